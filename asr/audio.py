@@ -1,0 +1,70 @@
+"""Audio loading: any file soundfile or librosa reads becomes mono float32 at the model's rate."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import librosa
+import numpy as np
+import soundfile as sf
+
+
+class AudioError(ValueError):
+    """An audio file that cannot be used; the message names the file and the problem."""
+
+
+def load_audio(path: str | Path, sample_rate: int = 16000) -> np.ndarray:
+    """Read ``path``, down-mix to mono and resample to ``sample_rate``.
+
+    Returns float32 samples. Raises :class:`AudioError` for a missing file, a file that is not
+    audio, zero-length audio, or NaN/infinite samples.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise AudioError(f"{path}: no such file")
+    if path.is_dir():
+        raise AudioError(f"{path}: is a directory, not an audio file")
+    try:
+        samples, file_rate = sf.read(path, dtype="float32", always_2d=True)
+        samples = samples.T  # (channels, samples)
+    except (sf.LibsndfileError, RuntimeError, TypeError) as sf_error:
+        # soundfile cannot read some containers (e.g. MP4/M4A); librosa falls back to audioread.
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                samples, file_rate = librosa.load(path, sr=None, mono=False, dtype=np.float32)
+        except Exception as error:  # noqa: BLE001 - any failure here means "not audio we can read"
+            raise AudioError(f"{path}: not a readable audio file ({sf_error}; {type(error).__name__}: {error})") from None
+        samples = np.atleast_2d(samples)
+    return prepare_samples(samples, file_rate, sample_rate, source=str(path))
+
+
+def prepare_samples(samples: np.ndarray, file_rate: int, sample_rate: int = 16000, source: str = "<array>") -> np.ndarray:
+    """Validate samples shaped (channels, n) or (n,), down-mix to mono and resample to ``sample_rate``."""
+    samples = np.asarray(samples, dtype=np.float32)
+    if samples.ndim == 2:
+        samples = samples.mean(axis=0)
+    elif samples.ndim != 1:
+        raise AudioError(f"{source}: expected 1-D or (channels, samples) audio, got shape {samples.shape}")
+    if samples.size == 0:
+        raise AudioError(f"{source}: zero-length audio")
+    if not np.isfinite(samples).all():
+        raise AudioError(f"{source}: audio contains NaN or infinite samples")
+    if file_rate != sample_rate:
+        samples = librosa.resample(samples, orig_sr=file_rate, target_sr=sample_rate, res_type="soxr_hq")
+    return np.ascontiguousarray(samples, dtype=np.float32)
+
+
+def audio_duration(path: str | Path) -> float:
+    """Duration in seconds, read from the file header where possible (no decoding)."""
+    try:
+        info = sf.info(path)
+        if info.frames > 0:
+            return info.frames / info.samplerate
+    except (sf.LibsndfileError, RuntimeError):
+        pass
+    try:
+        return float(librosa.get_duration(path=path))
+    except Exception as error:  # noqa: BLE001
+        raise AudioError(f"{path}: cannot read duration ({type(error).__name__}: {error})") from None

@@ -1,0 +1,175 @@
+"""Typed configuration: dataclasses loaded from YAML recipes, overridable with ``section.key=value``."""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+@dataclass
+class FeatureConfig:
+    """Log-mel filterbank front-end."""
+
+    sample_rate: int = 16000
+    n_mels: int = 80
+    window_ms: float = 25.0
+    hop_ms: float = 10.0
+    n_fft: int = 512
+
+
+@dataclass
+class SpecAugmentConfig:
+    """Frequency and time masking, applied in training only."""
+
+    enabled: bool = True
+    freq_masks: int = 2
+    freq_mask_width: int = 15  # mel bins
+    time_masks: int = 2
+    time_mask_width: int = 20  # frames (10 ms each)
+    time_mask_max_ratio: float = 0.2  # no mask longer than this share of the utterance
+
+
+@dataclass
+class ModelConfig:
+    """Convolutional front-end (time subsampled by 4), bidirectional RNN stack, linear output."""
+
+    rnn_type: str = "lstm"  # lstm | gru | rnn (plain tanh)
+    num_layers: int = 3
+    hidden_size: int = 256  # per direction
+    dropout: float = 0.1
+    conv_channels: int = 32
+
+
+@dataclass
+class DataConfig:
+    """Manifests and batching."""
+
+    train_manifest: str = ""
+    dev_manifest: str = ""
+    vocabulary: str = "default"  # default | from_training_data (default chars plus any the transcripts need)
+    max_batch_seconds: float = 120.0  # padded audio seconds per batch
+    max_duration: float = 30.0  # longer training utterances are skipped (with a count in the log)
+    skip_bad: bool = False  # warn and skip bad manifest lines instead of stopping
+    num_workers: int = 1
+    normalization_utterances: int = 2000  # utterances sampled to estimate feature mean/variance
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation, checkpoints and logging."""
+
+    exp_dir: str = "exp"
+    epochs: int = 10
+    max_steps: int = 0  # stop after this many steps in all (0: no limit); the LR schedule still spans all epochs
+    lr: float = 1e-3
+    min_lr_ratio: float = 0.05  # cosine decay ends at lr * min_lr_ratio
+    weight_decay: float = 0.01
+    warmup_steps: int = 200
+    grad_clip: float = 5.0
+    checkpoint_every: int = 500  # steps; a checkpoint is also written at each epoch's end
+    eval_every_epochs: int = 1
+    seed: int = 1234
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    amp: bool = True  # mixed precision, on CUDA only
+    resume: bool = True  # continue from exp_dir/checkpoint.pt when it exists
+    threads: int = 0  # torch CPU threads (0: torch's default)
+
+
+@dataclass
+class Config:
+    """A whole recipe."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    features: FeatureConfig = field(default_factory=FeatureConfig)
+    specaugment: SpecAugmentConfig = field(default_factory=SpecAugmentConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+def _build(cls: type, values: dict[str, Any], where: str) -> Any:
+    """Build dataclass ``cls`` from ``values``, checking names and types."""
+    if not isinstance(values, dict):
+        raise ValueError(f"{where}: expected a mapping, got {type(values).__name__}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - names)
+    if unknown:
+        raise ValueError(f"{where}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(names))}")
+    kwargs = {}
+    for name, value in values.items():
+        hint = hints[name]
+        if dataclasses.is_dataclass(hint):
+            kwargs[name] = _build(hint, value or {}, f"{where}.{name}" if where else name)
+        else:
+            kwargs[name] = _coerce(value, hint, f"{where}.{name}" if where else name)
+    return cls(**kwargs)
+
+
+def _coerce(value: Any, hint: type, where: str) -> Any:
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if hint is str and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    if not isinstance(value, hint) or (hint is int and isinstance(value, bool)):
+        raise ValueError(f"{where}: expected {hint.__name__}, got {value!r}")
+    return value
+
+
+def config_from_dict(values: dict[str, Any]) -> Config:
+    """Build a :class:`Config` from nested plain values (as read from YAML or a model file)."""
+    return _build(Config, values, "")
+
+
+def config_to_dict(config: Config) -> dict[str, Any]:
+    """Plain nested values of ``config`` (safe to store in a model file)."""
+    return dataclasses.asdict(config)
+
+
+def apply_overrides(values: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply ``section.key=value`` overrides to nested ``values``; each value is parsed as YAML."""
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"override {item!r} is not of the form section.key=value")
+        *parents, leaf = key.split(".")
+        node = values
+        for part in parents:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ValueError(f"override {item!r}: {part} is not a section")
+        node[leaf] = yaml.safe_load(raw)
+    return values
+
+
+_PATH_KEYS = (("data", "train_manifest"), ("data", "dev_manifest"), ("train", "exp_dir"))
+
+
+def _resolve_paths(values: dict[str, Any], base: Path) -> None:
+    for section, key in _PATH_KEYS:
+        value = (values.get(section) or {}).get(key)
+        if isinstance(value, str) and value and not Path(value).is_absolute():
+            values[section][key] = str(base / value)
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
+    """Read a YAML recipe config and apply overrides.
+
+    Relative paths in the file resolve against the file's folder, so a recipe runs from any
+    working directory; relative paths in overrides resolve against the current directory.
+    """
+    path = Path(path)
+    values = yaml.safe_load(path.read_text()) or {}
+    _resolve_paths(values, path.resolve().parent)
+    overridden = apply_overrides({}, overrides or [])
+    _resolve_paths(overridden, Path.cwd())
+    for section, entries in overridden.items():
+        if isinstance(entries, dict) and isinstance(values.get(section), dict):
+            values[section].update(entries)
+        else:
+            values[section] = entries
+    return config_from_dict(values)

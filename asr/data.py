@@ -1,0 +1,238 @@
+"""JSON-lines manifests, the audio dataset and the duration-capped batch sampler."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import torch
+from torch.utils.data import Dataset, Sampler
+
+from .audio import load_audio
+from .text import OutOfVocabularyError, Vocabulary, normalize_text
+
+log = logging.getLogger(__name__)
+
+
+class ManifestError(ValueError):
+    """A manifest line that cannot be used; the message names the file and line."""
+
+
+@dataclass
+class Utterance:
+    """One manifest line: ``audio_filepath`` is resolved, ``text`` normalised."""
+
+    audio_filepath: Path
+    duration: float
+    text: str
+    line: int = 0
+
+
+def _parse_line(raw: str, base: Path) -> Utterance:
+    try:
+        record = json.loads(raw)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"not valid JSON ({error.msg})") from None
+    if not isinstance(record, dict):
+        raise ValueError("not a JSON object")
+    missing = [key for key in ("audio_filepath", "duration", "text") if key not in record]
+    if missing:
+        raise ValueError(f"missing field(s) {', '.join(missing)}")
+    audio = Path(record["audio_filepath"])
+    audio = audio if audio.is_absolute() else base / audio
+    if not audio.is_file():
+        raise ValueError(f"audio file {audio} does not exist")
+    try:
+        duration = float(record["duration"])
+    except (TypeError, ValueError):
+        raise ValueError(f"duration {record['duration']!r} is not a number") from None
+    if not duration > 0 or not math.isfinite(duration):
+        raise ValueError(f"duration {duration} is not positive")
+    if not isinstance(record["text"], str):
+        raise ValueError("text is not a string")
+    text = normalize_text(record["text"])
+    if not text:
+        raise ValueError("empty text")
+    return Utterance(audio, duration, text)
+
+
+def read_manifest(path: str | Path, vocabulary: Vocabulary | None = None, skip_bad: bool = False) -> list[Utterance]:
+    """Read a JSON-lines manifest; relative audio paths resolve against the manifest's folder.
+
+    A bad line (not JSON, missing fields, missing audio, empty text, characters outside
+    ``vocabulary``) raises :class:`ManifestError` naming the line, or with ``skip_bad`` is
+    logged and skipped, with the number skipped reported at the end.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ManifestError(f"{path}: manifest not found")
+    base = path.resolve().parent
+    utterances: list[Utterance] = []
+    skipped = 0
+    oov: dict[str, int] = {}
+    with path.open(encoding="utf-8") as lines:
+        for number, raw in enumerate(lines, start=1):
+            if not raw.strip():
+                continue
+            try:
+                utterance = _parse_line(raw, base)
+                utterance.line = number
+                if vocabulary is not None:
+                    vocabulary.encode(utterance.text)
+            except (ValueError, OutOfVocabularyError) as error:
+                if isinstance(error, OutOfVocabularyError):
+                    for ch, n in error.characters.items():
+                        oov[ch] = oov.get(ch, 0) + n
+                message = f"{path}:{number}: {error}"
+                if not skip_bad:
+                    raise ManifestError(message) from None
+                log.warning("skipping %s", message)
+                skipped += 1
+                continue
+            utterances.append(utterance)
+    if skipped:
+        summary = f"{path}: skipped {skipped} bad line(s) of {skipped + len(utterances)}"
+        if oov:
+            summary += "; characters not in the vocabulary: " + ", ".join(f"{c!r} x{n}" for c, n in sorted(oov.items()))
+        log.warning(summary)
+    if not utterances:
+        raise ManifestError(f"{path}: no usable utterances")
+    return utterances
+
+
+def write_manifest(path: str | Path, records: Iterable[dict]) -> None:
+    """Write ``records`` (``audio_filepath``, ``duration``, ``text``, ...) as JSON lines."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", encoding="utf-8") as out:
+        for record in records:
+            out.write(json.dumps(record, ensure_ascii=False) + "\n")
+    tmp.replace(path)
+
+
+class AudioDataset(Dataset):
+    """Items are (waveform float32 tensor, token ids, index); the loader does no feature work.
+
+    Without a ``vocabulary`` (decoding only) the token ids are empty.
+    """
+
+    def __init__(self, utterances: list[Utterance], vocabulary: Vocabulary | None, sample_rate: int = 16000):
+        self.utterances = utterances
+        self.vocabulary = vocabulary
+        self.sample_rate = sample_rate
+
+    def __len__(self) -> int:
+        return len(self.utterances)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, int]:
+        utterance = self.utterances[index]
+        audio = torch.from_numpy(load_audio(utterance.audio_filepath, self.sample_rate))
+        ids = self.vocabulary.encode(utterance.text) if self.vocabulary is not None else []
+        tokens = torch.tensor(ids, dtype=torch.long)
+        return audio, tokens, index
+
+
+@dataclass
+class Batch:
+    """Padded waveforms with their sample counts, and concatenated CTC targets."""
+
+    waveforms: torch.Tensor  # (batch, max_samples)
+    sample_counts: torch.Tensor  # (batch,)
+    targets: torch.Tensor  # (sum of target lengths,)
+    target_lengths: torch.Tensor  # (batch,)
+    indices: list[int]
+
+    def to(self, device: torch.device) -> "Batch":
+        return Batch(
+            self.waveforms.to(device, non_blocking=True),
+            self.sample_counts.to(device),
+            self.targets,  # CTC loss takes targets on the CPU too
+            self.target_lengths,
+            self.indices,
+        )
+
+
+def collate(items: list[tuple[torch.Tensor, torch.Tensor, int]]) -> Batch:
+    """Pad waveforms to the longest in the batch."""
+    audio, tokens, indices = zip(*items)
+    counts = torch.tensor([len(a) for a in audio], dtype=torch.long)
+    waveforms = torch.nn.utils.rnn.pad_sequence(list(audio), batch_first=True)
+    return Batch(waveforms, counts, torch.cat(tokens), torch.tensor([len(t) for t in tokens]), list(indices))
+
+
+class DurationBatchSampler(Sampler[list[int]]):
+    """Batches of similar-length utterances whose padded duration stays under ``max_batch_seconds``.
+
+    Each epoch sorts the utterances by duration after a random jitter of up to ``jitter`` of
+    their length (so neighbours mix from epoch to epoch, while padding stays small), cuts the
+    order into batches whose size times their longest duration stays under the cap, and
+    shuffles the batch order. The order depends only on (seed, epoch): set :attr:`epoch` and
+    :attr:`start_batch` to resume mid-epoch. With ``world_size`` > 1 each rank takes every
+    ``world_size``-th batch.
+    """
+
+    def __init__(
+        self,
+        durations: list[float],
+        max_batch_seconds: float,
+        seed: int = 0,
+        shuffle: bool = True,
+        jitter: float = 0.1,
+        rank: int = 0,
+        world_size: int = 1,
+    ):
+        too_long = [d for d in durations if d > max_batch_seconds]
+        if too_long:
+            raise ValueError(f"{len(too_long)} utterance(s) are longer than max_batch_seconds={max_batch_seconds}")
+        self.durations = durations
+        self.max_batch_seconds = max_batch_seconds
+        self.seed = seed
+        self.shuffle = shuffle
+        self.jitter = jitter
+        self.rank = rank
+        self.world_size = world_size
+        self.epoch = 0
+        self.start_batch = 0
+
+    def epoch_batches(self, epoch: int) -> list[list[int]]:
+        """All batches of ``epoch`` (every rank's), in the order they are served."""
+        rng = random.Random(self.seed * 1_000_003 + epoch)
+        if self.shuffle:
+            keys = [d * (1 + self.jitter * (2 * rng.random() - 1)) for d in self.durations]
+        else:
+            keys = list(self.durations)
+        order = sorted(range(len(self.durations)), key=keys.__getitem__)
+        batches: list[list[int]] = []
+        current: list[int] = []
+        longest = 0.0
+        for index in order:
+            candidate = max(longest, self.durations[index])
+            if current and candidate * (len(current) + 1) > self.max_batch_seconds:
+                batches.append(current)
+                current, candidate = [], self.durations[index]
+            current.append(index)
+            longest = candidate
+        if current:
+            batches.append(current)
+        if self.shuffle:
+            rng.shuffle(batches)
+        if self.world_size > 1:
+            # every rank needs the same number of steps; repeat the first batches to even it out
+            remainder = (-len(batches)) % self.world_size
+            batches += batches[:remainder]
+        return batches
+
+    def _my_batches(self) -> list[list[int]]:
+        return self.epoch_batches(self.epoch)[self.rank :: self.world_size]
+
+    def __iter__(self) -> Iterator[list[int]]:
+        yield from self._my_batches()[self.start_batch :]
+
+    def __len__(self) -> int:
+        return len(self._my_batches()) - self.start_batch

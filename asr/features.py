@@ -1,0 +1,93 @@
+"""Log-mel features, global normalisation and SpecAugment, computed in batches on the model's device."""
+
+from __future__ import annotations
+
+import torch
+import torchaudio
+from torch import nn
+
+from .config import FeatureConfig, SpecAugmentConfig
+
+_LOG_FLOOR = 1e-6
+
+
+class LogMel(nn.Module):
+    """Waveforms (batch, samples) -> log-mel features (batch, frames, n_mels) and frame counts."""
+
+    def __init__(self, config: FeatureConfig):
+        super().__init__()
+        self.hop_length = round(config.sample_rate * config.hop_ms / 1000)
+        win_length = round(config.sample_rate * config.window_ms / 1000)
+        self.mel = torchaudio.transforms.MelSpectrogram(
+            sample_rate=config.sample_rate,
+            n_fft=config.n_fft,
+            win_length=win_length,
+            hop_length=self.hop_length,
+            n_mels=config.n_mels,
+            power=2.0,
+            center=True,
+            pad_mode="reflect",
+            norm="slaney",
+            mel_scale="slaney",
+        )
+
+    def frame_counts(self, sample_counts: torch.Tensor) -> torch.Tensor:
+        """Frames that ``sample_counts`` samples give (centred frames: n // hop + 1)."""
+        return torch.div(sample_counts, self.hop_length, rounding_mode="floor") + 1
+
+    @torch.autocast("cuda", enabled=False)  # the FFT and log want float32
+    def forward(self, waveforms: torch.Tensor, sample_counts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        power = self.mel(waveforms.float())  # (batch, n_mels, frames)
+        features = torch.log(power + _LOG_FLOOR).transpose(1, 2)
+        return features, self.frame_counts(sample_counts)
+
+
+def padding_mask(lengths: torch.Tensor, max_length: int) -> torch.Tensor:
+    """(batch, max_length) bool, True where a position lies beyond its sequence's length."""
+    return torch.arange(max_length, device=lengths.device)[None, :] >= lengths[:, None]
+
+
+class GlobalNormalization(nn.Module):
+    """Subtracts the training set's per-bin mean and divides by its standard deviation.
+
+    The statistics are buffers, so they are saved with the model's weights.
+    """
+
+    def __init__(self, n_mels: int):
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(n_mels))
+        self.register_buffer("std", torch.ones(n_mels))
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return (features - self.mean) / self.std
+
+    @torch.no_grad()
+    def set_statistics(self, total: torch.Tensor, total_sq: torch.Tensor, count: int) -> None:
+        """Set mean/std from per-bin sums of values and of squared values over ``count`` frames."""
+        mean = total / count
+        var = (total_sq / count - mean**2).clamp_min(1e-8)
+        self.mean.copy_(mean)
+        self.std.copy_(var.sqrt())
+
+
+class SpecAugment(nn.Module):
+    """Frequency and time masking (torchaudio's transforms), each mask drawn per utterance."""
+
+    def __init__(self, config: SpecAugmentConfig):
+        super().__init__()
+        self.config = config
+        self.freq_mask = torchaudio.transforms.FrequencyMasking(config.freq_mask_width, iid_masks=True)
+        self.time_mask = torchaudio.transforms.TimeMasking(
+            config.time_mask_width, iid_masks=True, p=config.time_mask_max_ratio
+        )
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        """``features`` (batch, frames, n_mels), already normalised, so 0 is the masked value."""
+        if not (self.training and self.config.enabled):
+            return features
+        x = features.transpose(1, 2).unsqueeze(1)  # (batch, 1, n_mels, frames): iid masks need 4-D
+        for _ in range(self.config.freq_masks):
+            x = self.freq_mask(x)
+        for _ in range(self.config.time_masks):
+            x = self.time_mask(x)
+        return x.squeeze(1).transpose(1, 2)

@@ -1,0 +1,86 @@
+"""The acoustic model: conv front-end (time / 4), bidirectional RNN stack, linear onto the vocabulary."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from .config import ModelConfig
+from .features import GlobalNormalization
+
+_RNN_TYPES = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
+
+
+def _conv_out(lengths: torch.Tensor) -> torch.Tensor:
+    """Length after a kernel-3, stride-2, padding-1 convolution."""
+    return torch.div(lengths - 1, 2, rounding_mode="floor") + 1
+
+
+class ConvSubsampling(nn.Module):
+    """Two stride-2 2-D convolutions over (time, mel): time and frequency shrink by 4."""
+
+    def __init__(self, n_mels: int, channels: int, out_features: int):
+        super().__init__()
+        self.conv = nn.Sequential(
+            nn.Conv2d(1, channels, kernel_size=3, stride=2, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(channels, channels, kernel_size=3, stride=2, padding=1),
+            nn.ReLU(),
+        )
+        reduced_mels = _conv_out(_conv_out(torch.tensor(n_mels))).item()
+        self.project = nn.Linear(channels * reduced_mels, out_features)
+
+    def output_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
+        return _conv_out(_conv_out(lengths))
+
+    def forward(self, features: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = self.conv(features.unsqueeze(1))  # (batch, channels, frames / 4, mels / 4)
+        batch, channels, frames, mels = x.shape
+        x = self.project(x.permute(0, 2, 1, 3).reshape(batch, frames, channels * mels))
+        return x, self.output_lengths(lengths)
+
+
+class CTCModel(nn.Module):
+    """Log-mel features (batch, frames, n_mels) -> CTC logits (batch, frames / 4, vocab_size)."""
+
+    def __init__(self, n_mels: int, vocab_size: int, config: ModelConfig):
+        super().__init__()
+        if config.rnn_type not in _RNN_TYPES:
+            raise ValueError(f"model.rnn_type must be one of {', '.join(_RNN_TYPES)}, not {config.rnn_type!r}")
+        self.normalize = GlobalNormalization(n_mels)
+        self.subsample = ConvSubsampling(n_mels, config.conv_channels, config.hidden_size)
+        self.rnn = _RNN_TYPES[config.rnn_type](
+            input_size=config.hidden_size,
+            hidden_size=config.hidden_size,
+            num_layers=config.num_layers,
+            dropout=config.dropout if config.num_layers > 1 else 0.0,
+            bidirectional=True,
+            batch_first=True,
+        )
+        self.dropout = nn.Dropout(config.dropout)
+        self.output = nn.Linear(2 * config.hidden_size, vocab_size)
+
+    def output_lengths(self, feature_lengths: torch.Tensor) -> torch.Tensor:
+        """Output frames for ``feature_lengths`` input frames."""
+        return self.subsample.output_lengths(feature_lengths)
+
+    def forward(self, features: torch.Tensor, lengths: torch.Tensor, augment: nn.Module | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Return logits (batch, out_frames, vocab) and output lengths.
+
+        ``augment`` (SpecAugment) is applied to the normalised features when given.
+        """
+        x = self.normalize(features)
+        if augment is not None:
+            x = augment(x)
+        x, lengths = self.subsample(x, lengths)
+        # Packing makes the RNN skip padded frames; lengths must live on the CPU for it.
+        frames = x.shape[1]
+        packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        x, _ = self.rnn(packed)
+        x, _ = pad_packed_sequence(x, batch_first=True, total_length=frames)
+        return self.output(self.dropout(x)), lengths
+
+    def parameter_count(self) -> int:
+        """Number of trainable parameters."""
+        return sum(p.numel() for p in self.parameters() if p.requires_grad)

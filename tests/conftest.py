@@ -1,0 +1,53 @@
+"""Shared fixtures: small real audio made by the tests themselves (eSpeak NG speech, tones, noise)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import librosa
+import numpy as np
+import pytest
+import soundfile as sf
+
+from asr.config import Config, config_to_dict
+from asr.digits import make_digits_corpus
+from asr.synthesis import synthesize
+
+
+def speech(text: str, voice: str = "en-US", sample_rate: int = 16000, **kwargs) -> np.ndarray:
+    """``text`` spoken by eSpeak NG at ``sample_rate``."""
+    samples, rate = synthesize(text, voice, **kwargs)
+    return librosa.resample(samples, orig_sr=rate, target_sr=sample_rate)
+
+
+@pytest.fixture(scope="session")
+def digits_corpus(tmp_path_factory) -> dict[str, Path]:
+    """A tiny digits corpus (train/dev/test manifests), made once per test session."""
+    out = tmp_path_factory.mktemp("digits")
+    return make_digits_corpus(out, train_utterances=48, dev_utterances=8, test_utterances=8, seed=3, workers=1)
+
+
+@pytest.fixture
+def tiny_config(digits_corpus, tmp_path) -> Config:
+    """A config for a model small enough to train a few steps in seconds."""
+    config = Config()
+    config.data.train_manifest = str(digits_corpus["train"])
+    config.data.dev_manifest = str(digits_corpus["dev"])
+    config.data.max_batch_seconds = 12.0
+    config.data.num_workers = 0
+    config.model.num_layers = 2
+    config.model.hidden_size = 32
+    config.model.conv_channels = 8
+    config.train.exp_dir = str(tmp_path / "exp")
+    config.train.epochs = 1
+    config.train.warmup_steps = 2
+    config.train.checkpoint_every = 1000
+    return config
+
+
+def write_wav(path: Path, samples: np.ndarray, sample_rate: int = 16000, **kwargs) -> Path:
+    sf.write(path, samples, sample_rate, **kwargs)
+    return path
+
+
+__all__ = ["speech", "write_wav", "config_to_dict"]

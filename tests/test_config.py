@@ -1,0 +1,24 @@
+import pytest
+
+from asr.config import Config, config_from_dict, config_to_dict, load_config
+
+
+def test_yaml_with_overrides(tmp_path, monkeypatch):
+    path = tmp_path / "recipe" / "config.yaml"
+    path.parent.mkdir()
+    path.write_text("data:\n  train_manifest: data/train.jsonl\nmodel:\n  hidden_size: 64\ntrain:\n  lr: 1\n")
+    monkeypatch.chdir(tmp_path)
+    config = load_config(path, ["model.rnn_type=gru", "train.epochs=3", "specaugment.enabled=false", "train.exp_dir=runs/a"])
+    assert config.model.rnn_type == "gru" and config.model.hidden_size == 64
+    assert config.train.epochs == 3 and config.train.lr == 1.0 and config.specaugment.enabled is False
+    assert config.data.train_manifest == str(path.parent / "data" / "train.jsonl")  # relative to the file
+    assert config.train.exp_dir == str(tmp_path / "runs" / "a")  # overrides: relative to the working directory
+
+
+def test_round_trip_and_type_errors():
+    config = Config()
+    assert config_from_dict(config_to_dict(config)) == config
+    with pytest.raises(ValueError, match="model.hidden_size: expected int"):
+        config_from_dict({"model": {"hidden_size": "big"}})
+    with pytest.raises(ValueError, match="unknown key"):
+        config_from_dict({"trian": {}})

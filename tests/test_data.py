@@ -1,0 +1,111 @@
+import json
+import logging
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from asr.data import DurationBatchSampler, ManifestError, read_manifest
+from asr.text import Vocabulary
+
+from .conftest import speech, write_wav
+
+
+@pytest.fixture
+def manifest_dir(tmp_path):
+    write_wav(tmp_path / "a.wav", speech("one two"))
+    (tmp_path / "sub").mkdir()
+    write_wav(tmp_path / "sub" / "b.wav", speech("three"))
+    return tmp_path
+
+
+def _write(path, lines):
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_manifest_relative_paths_resolve_against_its_folder(manifest_dir, monkeypatch, tmp_path_factory):
+    manifest = _write(manifest_dir / "m.jsonl", [
+        json.dumps({"audio_filepath": "a.wav", "duration": 1.0, "text": "One, two!"}),
+        json.dumps({"audio_filepath": "sub/b.wav", "duration": 0.5, "text": "three"}),
+    ])
+    monkeypatch.chdir(tmp_path_factory.mktemp("elsewhere"))
+    utterances = read_manifest(manifest, Vocabulary())
+    assert [u.audio_filepath for u in utterances] == [manifest_dir / "a.wav", manifest_dir / "sub" / "b.wav"]
+    assert [u.text for u in utterances] == ["one two", "three"]
+    assert [u.line for u in utterances] == [1, 2]
+
+
+BAD_LINES = {
+    "missing audio": (json.dumps({"audio_filepath": "gone.wav", "duration": 1.0, "text": "one"}), "audio file .*gone.wav does not exist"),
+    "not json": ('{"audio_filepath": "a.wav", "duration": 1.0,', "not valid JSON"),
+    "empty text": (json.dumps({"audio_filepath": "a.wav", "duration": 1.0, "text": " ?! "}), "empty text"),
+    "out of vocabulary": (json.dumps({"audio_filepath": "a.wav", "duration": 1.0, "text": "room 101"}), "characters not in the vocabulary: '1' x2, '0' x1"),
+    "missing field": (json.dumps({"audio_filepath": "a.wav", "text": "one"}), "missing field.*duration"),
+}
+
+
+@pytest.mark.parametrize("kind", BAD_LINES)
+def test_bad_manifest_line_stops_with_its_line_number(manifest_dir, kind):
+    bad, message = BAD_LINES[kind]
+    good = json.dumps({"audio_filepath": "a.wav", "duration": 1.0, "text": "one two"})
+    manifest = _write(manifest_dir / "m.jsonl", [good, good, bad, good])
+    with pytest.raises(ManifestError, match=rf"m\.jsonl:3: {message}"):
+        read_manifest(manifest, Vocabulary())
+
+
+def test_skip_bad_warns_and_reports_how_many(manifest_dir, caplog):
+    good = json.dumps({"audio_filepath": "a.wav", "duration": 1.0, "text": "one two"})
+    lines = [good] + [bad for bad, _ in BAD_LINES.values()] + [good]
+    manifest = _write(manifest_dir / "m.jsonl", lines)
+    with caplog.at_level(logging.WARNING):
+        utterances = read_manifest(manifest, Vocabulary(), skip_bad=True)
+    assert [u.line for u in utterances] == [1, 7]
+    assert f"skipped {len(BAD_LINES)} bad line(s) of 7" in caplog.text
+    assert "'1' x2" in caplog.text  # the out-of-vocabulary characters are reported
+    assert "m.jsonl:3: not valid JSON" in caplog.text
+
+
+def _durations(n=300, seed=0):
+    return list(np.random.default_rng(seed).uniform(0.5, 15.0, n))
+
+
+def test_sampler_batches_stay_under_cap_and_cover_each_utterance_once():
+    durations = _durations()
+    sampler = DurationBatchSampler(durations, max_batch_seconds=40.0, seed=1)
+    for epoch in range(3):
+        sampler.epoch = epoch
+        batches = list(sampler)
+        for batch in batches:
+            assert len(batch) * max(durations[i] for i in batch) <= 40.0
+        assert Counter(i for b in batches for i in b) == Counter(range(len(durations)))
+
+
+def test_sampler_padding_is_small_and_order_reproducible():
+    durations = _durations()
+    first = DurationBatchSampler(durations, 40.0, seed=1).epoch_batches(0)
+    assert first == DurationBatchSampler(durations, 40.0, seed=1).epoch_batches(0)
+    assert first != DurationBatchSampler(durations, 40.0, seed=1).epoch_batches(1)  # reshuffled each epoch
+    assert first != DurationBatchSampler(durations, 40.0, seed=2).epoch_batches(0)
+    padded = sum(len(b) * max(durations[i] for i in b) for b in first)
+    assert 1 - sum(durations) / padded < 0.12
+
+
+def test_sampler_resumes_mid_epoch_and_shards_across_ranks():
+    durations = _durations()
+    sampler = DurationBatchSampler(durations, 40.0, seed=1)
+    sampler.epoch = 2
+    full = list(sampler)
+    sampler.start_batch = 5
+    assert list(sampler) == full[5:]
+    ranks = [DurationBatchSampler(durations, 40.0, seed=1, rank=r, world_size=2) for r in range(2)]
+    for r in ranks:
+        r.epoch = 2
+    shards = [list(r) for r in ranks]
+    assert len(shards[0]) == len(shards[1])
+    assert set(i for s in shards for b in s for i in b) == set(range(len(durations)))
+
+
+def test_sampler_refuses_utterances_longer_than_the_cap():
+    with pytest.raises(ValueError, match="longer than max_batch_seconds"):
+        DurationBatchSampler([1.0, 50.0], 40.0)

@@ -1,0 +1,33 @@
+import pytest
+import torch
+
+from asr.config import ModelConfig
+from asr.model import CTCModel
+
+
+@pytest.mark.parametrize("rnn_type", ["lstm", "gru", "rnn"])
+def test_output_lengths_match_subsampling(rnn_type):
+    model = CTCModel(80, 29, ModelConfig(rnn_type=rnn_type, num_layers=2, hidden_size=16, conv_channels=4)).eval()
+    lengths = torch.tensor([101, 57, 4, 1])
+    features = torch.randn(4, 101, 80)
+    logits, out_lengths = model(features, lengths)
+    assert out_lengths.tolist() == [26, 15, 1, 1]  # ceil(ceil(n / 2) / 2)
+    assert logits.shape == (4, 26, 29)
+
+
+def test_padding_does_not_change_outputs():
+    model = CTCModel(80, 29, ModelConfig(num_layers=2, hidden_size=16, conv_channels=4)).eval()
+    features = torch.randn(1, 40, 80)
+    alone, alone_lengths = model(features, torch.tensor([40]))
+    padded = torch.cat([features, torch.randn(1, 60, 80)], dim=1)
+    batch, lengths = model(torch.cat([padded, torch.randn(1, 100, 80)]), torch.tensor([40, 100]))
+    n = alone_lengths.item()
+    # packing keeps the backward RNN from reading the padding; only the conv's last frame sees it
+    torch.testing.assert_close(batch[0, : n - 1], alone[0, : n - 1], atol=1e-5, rtol=1e-4)
+
+
+def test_parameter_count_and_bad_type():
+    model = CTCModel(80, 29, ModelConfig(num_layers=1, hidden_size=8, conv_channels=2))
+    assert model.parameter_count() == sum(p.numel() for p in model.parameters())
+    with pytest.raises(ValueError, match="rnn_type"):
+        CTCModel(80, 29, ModelConfig(rnn_type="transformer"))

@@ -1,0 +1,94 @@
+import csv
+import dataclasses
+
+import pytest
+import torch
+
+from asr.checkpoint import ModelFileError, load_checkpoint, load_model_file
+from asr.config import FeatureConfig, ModelConfig
+from asr.data import collate
+from asr.features import LogMel
+from asr.model import CTCModel
+from asr.recognizer import load_model
+from asr.text import Vocabulary
+from asr.train import train
+
+from .conftest import speech
+
+
+def test_a_few_steps_lower_the_ctc_loss_on_a_fixed_batch():
+    torch.manual_seed(0)
+    vocabulary = Vocabulary()
+    texts = ["one two three", "four five", "six seven eight nine"]
+    items = [(torch.from_numpy(speech(t, voice=v)), torch.tensor(vocabulary.encode(t)), i)
+             for i, (t, v) in enumerate(zip(texts, ["en-US", "en-GB-x-rp+f3", "en+m3"]))]
+    batch = collate(items)
+    features, lengths = LogMel(FeatureConfig())(batch.waveforms, batch.sample_counts)
+    model = CTCModel(80, len(vocabulary), ModelConfig(num_layers=2, hidden_size=64, conv_channels=8, dropout=0.0))
+    frames = features[torch.arange(features.shape[1])[None] < lengths[:, None]]
+    model.normalize.set_statistics(frames.sum(0), (frames**2).sum(0), frames.shape[0])
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    ctc = torch.nn.CTCLoss(zero_infinity=True)
+    losses = []
+    for _ in range(40):
+        logits, out_lengths = model(features, lengths)
+        loss = ctc(logits.log_softmax(-1).transpose(0, 1), batch.targets, out_lengths, batch.target_lengths)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.5 * losses[0]
+
+
+def _losses(exp_dir):
+    with open(exp_dir / "train_log.csv", newline="") as f:
+        return {int(row["step"]): float(row["loss"]) for row in csv.DictReader(f)}
+
+
+def test_resume_gives_the_same_next_step_losses_as_an_uninterrupted_run(tiny_config, tmp_path):
+    tiny_config.train.epochs = 2
+    whole = dataclasses.replace(tiny_config, train=dataclasses.replace(tiny_config.train, exp_dir=str(tmp_path / "whole")))
+    train(whole)
+    reference = _losses(tmp_path / "whole")
+    steps = max(reference)
+    assert steps >= 6
+
+    interrupted = dataclasses.replace(tiny_config, train=dataclasses.replace(tiny_config.train, exp_dir=str(tmp_path / "split"), max_steps=3))
+    train(interrupted)  # stops mid-epoch 1 as a crash would, after its checkpoint at step 3
+    assert load_checkpoint(tmp_path / "split" / "checkpoint.pt")["progress"]["step"] == 3
+    interrupted.train.max_steps = 0
+    train(interrupted)
+    resumed = _losses(tmp_path / "split")
+    assert sorted(resumed) == list(range(1, steps + 1))
+    for step in range(1, steps + 1):
+        assert resumed[step] == pytest.approx(reference[step], rel=1e-4, abs=1e-4), f"step {step}"
+
+
+def test_training_writes_a_model_file_that_loads_without_code(tiny_config):
+    model_path = train(tiny_config)
+    exp_dir = model_path.parent
+    data = torch.load(model_path, weights_only=True)
+    assert data["format"] == "asr-model" and data["vocabulary"] == Vocabulary().characters
+    assert {"mean", "std"} <= {k.split(".")[-1] for k in data["state_dict"]}
+    assert (exp_dir / "best.pt").exists() and (exp_dir / "checkpoint.pt").exists()
+    assert not list(exp_dir.glob("*.tmp"))  # atomic writes leave no temporary files
+    recognizer = load_model(model_path, device="cpu")
+    assert recognizer.model.normalize.std.min() > 0
+    with open(exp_dir / "train_log.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert rows and all(float(r["audio_seconds_per_second"]) > 0 for r in rows)
+
+
+def test_files_that_are_not_models_are_refused(tmp_path):
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"not a model")
+    with pytest.raises(ModelFileError, match="junk.pt: not a model file"):
+        load_model_file(junk)
+    other = tmp_path / "other.pt"
+    torch.save({"weights": torch.zeros(3)}, other)
+    with pytest.raises(ModelFileError, match="other.pt: not an asr model file"):
+        load_model_file(other)
+    future = tmp_path / "future.pt"
+    torch.save({"format": "asr-model", "format_version": 99, "asr_version": "9.0"}, future)
+    with pytest.raises(ModelFileError, match="format version 99"):
+        load_model_file(future)
