@@ -56,6 +56,7 @@ class DataConfig:
     max_duration: float = 30.0  # longer training utterances are skipped (with a count in the log)
     skip_bad: bool = False  # warn and skip bad manifest lines instead of stopping
     num_workers: int = 1
+    speed_perturbation: list[float] = field(default_factory=list)  # e.g. [0.9, 1.0, 1.1]; empty: off
     normalization_utterances: int = 2000  # utterances sampled to estimate feature mean/variance
 
 
@@ -111,6 +112,11 @@ def _build(cls: type, values: dict[str, Any], where: str) -> Any:
 
 
 def _coerce(value: Any, hint: type, where: str) -> Any:
+    if typing.get_origin(hint) is list:
+        if not isinstance(value, list):
+            raise ValueError(f"{where}: expected a list, got {value!r}")
+        (item_hint,) = typing.get_args(hint)
+        return [_coerce(item, item_hint, f"{where}[{i}]") for i, item in enumerate(value)]
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if hint is str and isinstance(value, (int, float)) and not isinstance(value, bool):

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
 
+import librosa
 import torch
 from torch.utils.data import Dataset, Sampler
 
@@ -119,23 +120,38 @@ def write_manifest(path: str | Path, records: Iterable[dict]) -> None:
 class AudioDataset(Dataset):
     """Items are (waveform float32 tensor, token ids, index); the loader does no feature work.
 
-    Without a ``vocabulary`` (decoding only) the token ids are empty.
+    Without a ``vocabulary`` (decoding only) the token ids are empty. With ``speeds`` (e.g.
+    ``[0.9, 1.0, 1.1]``) each item is played at one of them, by resampling, which changes tempo
+    and pitch together like a different speaker. The choice depends only on (``seed``,
+    :attr:`epoch`, index), so it is the same in any worker and after a resume.
     """
 
-    def __init__(self, utterances: list[Utterance], vocabulary: Vocabulary | None, sample_rate: int = 16000):
+    def __init__(self, utterances: list[Utterance], vocabulary: Vocabulary | None, sample_rate: int = 16000, speeds: list[float] | None = None, seed: int = 0):
         self.utterances = utterances
         self.vocabulary = vocabulary
         self.sample_rate = sample_rate
+        self.speeds = list(speeds or [])
+        self.seed = seed
+        self.epoch = 0
 
     def __len__(self) -> int:
         return len(self.utterances)
 
+    def speed(self, index: int) -> float:
+        """The speed factor of item ``index`` in the current epoch (1.0 without perturbation)."""
+        if not self.speeds:
+            return 1.0
+        return random.Random(f"{self.seed}/{self.epoch}/{index}").choice(self.speeds)
+
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, int]:
         utterance = self.utterances[index]
-        audio = torch.from_numpy(load_audio(utterance.audio_filepath, self.sample_rate))
+        audio = load_audio(utterance.audio_filepath, self.sample_rate)
+        speed = self.speed(index)
+        if speed != 1.0:
+            # read the samples as if recorded at rate * speed: tempo and pitch scale by ``speed``
+            audio = librosa.resample(audio, orig_sr=round(self.sample_rate * speed), target_sr=self.sample_rate, res_type="soxr_hq")
         ids = self.vocabulary.encode(utterance.text) if self.vocabulary is not None else []
-        tokens = torch.tensor(ids, dtype=torch.long)
-        return audio, tokens, index
+        return torch.from_numpy(audio), torch.tensor(ids, dtype=torch.long), index
 
 
 @dataclass

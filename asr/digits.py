@@ -18,7 +18,7 @@ import soundfile as sf
 from tqdm import tqdm
 
 from .data import write_manifest
-from .synthesis import synthesize, variant_names, voice_names
+from .synthesis import add_variant, random_variant, synthesize, variant_names, voice_names
 
 DIGIT_WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 ACCENTS = [v for v in voice_names(("en",)) if v != "en-Shaw"]  # en-Shaw is Shavian script, not an accent
@@ -51,8 +51,10 @@ def split_variants(seed: int, dev_share: float = 0.1, test_share: float = 0.15) 
     return {"test": sorted(variants[:n_test]), "dev": sorted(variants[n_test : n_test + n_dev]), "train": sorted(variants[n_test + n_dev :])}
 
 
-def _make_utterance(job: tuple[str, str, str, int, int, int, int, float]) -> dict:
-    path, text, voice, rate, pitch, pitch_range, sample_rate, noise_snr_db = job
+def _make_utterance(job: tuple[str, str, str, str, int, int, int, int, float]) -> dict:
+    path, text, voice, variant_definition, rate, pitch, pitch_range, sample_rate, noise_snr_db = job
+    if variant_definition:
+        add_variant(voice.split("+")[1], variant_definition)
     samples, espeak_rate = synthesize(text, voice, rate=rate, pitch=pitch, pitch_range=pitch_range)
     samples = librosa.resample(samples, orig_sr=espeak_rate, target_sr=sample_rate, res_type="soxr_hq")
     if noise_snr_db > 0:  # light white noise so that silence is never digital zero
@@ -72,8 +74,13 @@ def make_digits_corpus(
     seed: int = 0,
     sample_rate: int = 16000,
     workers: int = 2,
+    random_voice_share: float = 0.5,
 ) -> dict[str, Path]:
     """Synthesize the corpus into ``out_dir`` (``wavs/<split>/*.wav`` and ``<split>.jsonl``); return the manifests.
+
+    ``random_voice_share`` of the training utterances use a freshly drawn random voice variant
+    (see :func:`asr.synthesis.random_variant`) instead of one of eSpeak's own training variants:
+    many more voices to learn from, while dev and test keep eSpeak's held-out variants.
 
     The same arguments always give the same corpus.
     """
@@ -87,11 +94,17 @@ def make_digits_corpus(
         (out_dir / "wavs" / spec.name).mkdir(parents=True, exist_ok=True)
         jobs = []
         for i in range(spec.utterances):
-            voice = f"{rng.choice(ACCENTS)}+{rng.choice(spec.variants)}"
+            accent, definition = rng.choice(ACCENTS), ""
+            if spec.name == "train" and rng.random() < random_voice_share:
+                definition = random_variant(rng)
+                voice = f"{accent}+random{i:05d}"
+            else:
+                voice = f"{accent}+{rng.choice(spec.variants)}"
             jobs.append((
                 str(out_dir / "wavs" / spec.name / f"{spec.name}-{i:05d}.wav"),
                 digit_string(rng),
                 voice,
+                definition,
                 rng.randint(120, 240),  # words per minute
                 rng.randint(20, 80),  # pitch
                 rng.randint(20, 80),  # pitch range

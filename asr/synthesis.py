@@ -6,7 +6,11 @@ library with global state, so one process talks to it through this module only.
 
 from __future__ import annotations
 
+import atexit
 import ctypes
+import random
+import shutil
+import tempfile
 import threading
 from functools import lru_cache
 from pathlib import Path
@@ -23,15 +27,37 @@ _SYNTH_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short),
 _lock = threading.Lock()
 
 
+def _overlay_data_dir() -> Path:
+    """A private copy of the eSpeak NG data folder (symbolic links) whose variant folder takes new files."""
+    import espeakng_loader
+
+    source = Path(espeakng_loader.get_data_path())
+    overlay = Path(tempfile.mkdtemp(prefix="asr-espeak-")) / "espeak-ng-data"
+    overlay.mkdir()
+    for entry in source.iterdir():
+        if entry.name != "voices":
+            (overlay / entry.name).symlink_to(entry)
+    (overlay / "voices").mkdir()
+    for entry in (source / "voices").iterdir():
+        if entry.name != "!v":
+            (overlay / "voices" / entry.name).symlink_to(entry)
+    (overlay / "voices" / "!v").mkdir()
+    for entry in (source / "voices" / "!v").iterdir():
+        (overlay / "voices" / "!v" / entry.name).symlink_to(entry)
+    atexit.register(shutil.rmtree, overlay.parent, ignore_errors=True)
+    return overlay
+
+
 class _ESpeak:
     def __init__(self) -> None:
         import espeakng_loader
 
         self.lib = ctypes.CDLL(espeakng_loader.get_library_path())
-        data_path = espeakng_loader.get_data_path().encode()
-        self.sample_rate = self.lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, data_path, 0)
+        self.data_dir = _overlay_data_dir()
+        self._data_path = str(self.data_dir).encode()  # kept alive: the library may hold the pointer
+        self.sample_rate = self.lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, self._data_path, 0)
         if self.sample_rate <= 0:
-            raise RuntimeError(f"eSpeak NG failed to initialise (data at {data_path.decode()})")
+            raise RuntimeError(f"eSpeak NG failed to initialise (data at {self.data_dir})")
         self.chunks: list[np.ndarray] = []
         self._callback = _SYNTH_CALLBACK(self._collect)  # keep a reference: C holds the pointer
         self.lib.espeak_SetSynthCallback(self._callback)
@@ -64,6 +90,38 @@ def variant_names() -> list[str]:
     import espeakng_loader
 
     return sorted(p.name for p in (Path(espeakng_loader.get_data_path()) / "voices" / "!v").iterdir())
+
+
+def add_variant(name: str, definition: str) -> None:
+    """Make a voice variant (eSpeak's ``voices/!v`` file format) usable as ``"<voice>+<name>"``."""
+    if not name.isidentifier():
+        raise ValueError(f"variant name {name!r} must be letters, digits and underscores")
+    (_engine().data_dir / "voices" / "!v" / name).write_text(definition)
+
+
+def random_variant(rng: random.Random) -> str:
+    """A random voice-variant definition: vocal-tract size (formant scale), pitch, voice quality and,
+    for a third of them, one of eSpeak's Klatt synthesizers. Used to widen the range of training voices.
+    """
+    scale = rng.uniform(0.8, 1.25)  # shorter or longer vocal tract: all formants move together
+    base_pitch = rng.randint(60, 260)
+    lines = ["language variant", f"pitch {base_pitch} {base_pitch + rng.randint(20, 120)}"]
+    for formant in range(9):
+        frequency = round(100 * scale * rng.uniform(0.92, 1.08))
+        lines.append(f"formant {formant} {frequency} {rng.randint(60, 150)} {rng.randint(60, 150)}")
+    lines += [
+        f"flutter {rng.randint(0, 20)}",
+        f"roughness {rng.randint(0, 4)}",
+        f"voicing {rng.randint(50, 200)}",
+        f"consonants {rng.randint(50, 130)} {rng.randint(40, 120)}",
+        f"breath {rng.choice([0, 0, 0, rng.randint(10, 100)])}",
+    ]
+    if rng.random() < 0.15:
+        # eSpeak's echo buffer holds 5500 samples (about 250 ms): longer delays overrun it
+        lines.append(f"echo {rng.randint(50, 180)} {rng.randint(5, 40)}")
+    if rng.random() < 1 / 3:
+        lines.append(f"klatt {rng.randint(1, 6)}")
+    return "\n".join(lines) + "\n"
 
 
 def synthesize(text: str, voice: str = "en-US", rate: int = 175, pitch: int = 50, pitch_range: int = 50) -> tuple[np.ndarray, int]:

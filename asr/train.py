@@ -176,8 +176,9 @@ def train(config: Config) -> Path:
         train_utterances = [u for u in train_utterances if u.duration <= config.data.max_duration]
     dev_utterances = read_manifest(config.data.dev_manifest, None, config.data.skip_bad) if config.data.dev_manifest else []
     sampler = DurationBatchSampler([u.duration for u in train_utterances], config.data.max_batch_seconds, seed=config.train.seed)
+    dataset = AudioDataset(train_utterances, vocabulary, config.features.sample_rate, config.data.speed_perturbation, config.train.seed)
     loader = DataLoader(
-        AudioDataset(train_utterances, vocabulary, config.features.sample_rate),
+        dataset,
         batch_sampler=sampler,
         collate_fn=collate,
         num_workers=config.data.num_workers,
@@ -244,6 +245,7 @@ def train(config: Config) -> Path:
         while progress.epoch < config.train.epochs and not finished():
             # --- one epoch of steps ---
             sampler.epoch, sampler.start_batch = progress.epoch, progress.batch_in_epoch
+            dataset.epoch = progress.epoch  # before the loader copies the dataset into its workers
             model.train()
             batches_this_epoch = sampler.start_batch + len(sampler)
             bar = tqdm(total=len(sampler), desc=f"epoch {progress.epoch + 1}/{config.train.epochs}", unit="batch")
