@@ -20,6 +20,7 @@ class FeatureConfig:
     window_ms: float = 25.0
     hop_ms: float = 10.0
     n_fft: int = 512
+    utterance_mean_norm: bool = False  # also subtract each utterance's own mean (speaker/channel robustness)
 
 
 @dataclass

@@ -117,6 +117,14 @@ def write_manifest(path: str | Path, records: Iterable[dict]) -> None:
     tmp.replace(path)
 
 
+def perturbation_speed(speeds: list[float], seed: int, epoch: int, index: int) -> float:
+    """The speed at which utterance ``index`` plays in ``epoch``: one of ``speeds`` (1.0 if none),
+    a function of its arguments alone, so that the sampler and every loader worker agree."""
+    if not speeds:
+        return 1.0
+    return random.Random(f"{seed}/{epoch}/{index}").choice(speeds)
+
+
 class AudioDataset(Dataset):
     """Items are (waveform float32 tensor, token ids, index); the loader does no feature work.
 
@@ -139,9 +147,7 @@ class AudioDataset(Dataset):
 
     def speed(self, index: int) -> float:
         """The speed factor of item ``index`` in the current epoch (1.0 without perturbation)."""
-        if not self.speeds:
-            return 1.0
-        return random.Random(f"{self.seed}/{self.epoch}/{index}").choice(self.speeds)
+        return perturbation_speed(self.speeds, self.seed, self.epoch, index)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, int]:
         utterance = self.utterances[index]
@@ -190,7 +196,8 @@ class DurationBatchSampler(Sampler[list[int]]):
     order into batches whose size times their longest duration stays under the cap, and
     shuffles the batch order. The order depends only on (seed, epoch): set :attr:`epoch` and
     :attr:`start_batch` to resume mid-epoch. With ``world_size`` > 1 each rank takes every
-    ``world_size``-th batch.
+    ``world_size``-th batch. With ``speeds`` (speed perturbation, same seed as the dataset's)
+    durations are those after perturbation.
     """
 
     def __init__(
@@ -202,8 +209,11 @@ class DurationBatchSampler(Sampler[list[int]]):
         jitter: float = 0.1,
         rank: int = 0,
         world_size: int = 1,
+        speeds: list[float] | None = None,
     ):
-        too_long = [d for d in durations if d > max_batch_seconds]
+        self.speeds = list(speeds or [])
+        slowest = min(self.speeds, default=1.0)
+        too_long = [d for d in durations if d / slowest > max_batch_seconds]
         if too_long:
             raise ValueError(f"{len(too_long)} utterance(s) are longer than max_batch_seconds={max_batch_seconds}")
         self.durations = durations
@@ -219,19 +229,20 @@ class DurationBatchSampler(Sampler[list[int]]):
     def epoch_batches(self, epoch: int) -> list[list[int]]:
         """All batches of ``epoch`` (every rank's), in the order they are served."""
         rng = random.Random(self.seed * 1_000_003 + epoch)
+        durations = [d / perturbation_speed(self.speeds, self.seed, epoch, i) for i, d in enumerate(self.durations)]
         if self.shuffle:
-            keys = [d * (1 + self.jitter * (2 * rng.random() - 1)) for d in self.durations]
+            keys = [d * (1 + self.jitter * (2 * rng.random() - 1)) for d in durations]
         else:
-            keys = list(self.durations)
-        order = sorted(range(len(self.durations)), key=keys.__getitem__)
+            keys = list(durations)
+        order = sorted(range(len(durations)), key=keys.__getitem__)
         batches: list[list[int]] = []
         current: list[int] = []
         longest = 0.0
         for index in order:
-            candidate = max(longest, self.durations[index])
+            candidate = max(longest, durations[index])
             if current and candidate * (len(current) + 1) > self.max_batch_seconds:
                 batches.append(current)
-                current, candidate = [], self.durations[index]
+                current, candidate = [], durations[index]
             current.append(index)
             longest = candidate
         if current:

@@ -44,8 +44,9 @@ class ConvSubsampling(nn.Module):
 class CTCModel(nn.Module):
     """Log-mel features (batch, frames, n_mels) -> CTC logits (batch, frames / 4, vocab_size)."""
 
-    def __init__(self, n_mels: int, vocab_size: int, config: ModelConfig):
+    def __init__(self, n_mels: int, vocab_size: int, config: ModelConfig, utterance_mean_norm: bool = False):
         super().__init__()
+        self.utterance_mean_norm = utterance_mean_norm
         if config.rnn_type not in _RNN_TYPES:
             raise ValueError(f"model.rnn_type must be one of {', '.join(_RNN_TYPES)}, not {config.rnn_type!r}")
         self.normalize = GlobalNormalization(n_mels)
@@ -71,6 +72,10 @@ class CTCModel(nn.Module):
         ``augment`` (SpecAugment) is applied to the normalised features when given.
         """
         x = self.normalize(features)
+        if self.utterance_mean_norm:
+            valid = (torch.arange(x.shape[1], device=x.device)[None, :] < lengths[:, None]).unsqueeze(-1)
+            mean = (x * valid).sum(1, keepdim=True) / lengths.clamp_min(1)[:, None, None]
+            x = (x - mean) * valid
         if augment is not None:
             x = augment(x)
         x, lengths = self.subsample(x, lengths)

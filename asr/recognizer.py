@@ -53,6 +53,6 @@ def load_model(path: str | Path, device: str | None = None) -> Recognizer:
     data = load_model_file(path)
     config = config_from_dict(data["config"])
     vocabulary = Vocabulary(data["vocabulary"])
-    model = CTCModel(config.features.n_mels, len(vocabulary), config.model)
+    model = CTCModel(config.features.n_mels, len(vocabulary), config.model, config.features.utterance_mean_norm)
     model.load_state_dict(data["state_dict"])
     return Recognizer(config, vocabulary, model, pick_device(device))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import atexit
 import ctypes
+import math
 import random
 import shutil
 import tempfile
@@ -100,25 +101,35 @@ def add_variant(name: str, definition: str) -> None:
 
 
 def random_variant(rng: random.Random) -> str:
-    """A random voice-variant definition: vocal-tract size (formant scale), pitch, voice quality and,
-    for a third of them, one of eSpeak's Klatt synthesizers. Used to widen the range of training voices.
+    """A random voice-variant definition spanning the settings eSpeak's own variants use:
+    vocal-tract size (all formants scaled together), pitch, voice quality, syllable timing,
+    intonation, robotic echo and, for a third of them, one of eSpeak's Klatt synthesizers.
+    Used to widen the range of training voices.
     """
-    scale = rng.uniform(0.8, 1.25)  # shorter or longer vocal tract: all formants move together
-    base_pitch = rng.randint(60, 260)
-    lines = ["language variant", f"pitch {base_pitch} {base_pitch + rng.randint(20, 120)}"]
+    scale = rng.uniform(0.8, 1.25)
+    base_pitch = rng.randint(60, 300)
+    lines = ["language variant", f"pitch {base_pitch} {base_pitch + rng.randint(20, 150)}"]
     for formant in range(9):
         frequency = round(100 * scale * rng.uniform(0.92, 1.08))
         lines.append(f"formant {formant} {frequency} {rng.randint(60, 150)} {rng.randint(60, 150)}")
     lines += [
         f"flutter {rng.randint(0, 20)}",
-        f"roughness {rng.randint(0, 4)}",
-        f"voicing {rng.randint(50, 200)}",
-        f"consonants {rng.randint(50, 130)} {rng.randint(40, 120)}",
+        f"roughness {rng.randint(0, 5)}",
+        f"voicing {rng.randint(30, 220)}",
+        f"consonants {rng.randint(30, 130)} {rng.randint(40, 120)}",
         f"breath {rng.choice([0, 0, 0, rng.randint(10, 100)])}",
     ]
-    if rng.random() < 0.15:
+    if rng.random() < 0.3:  # clipped unstressed syllables: much faster, choppier speech
+        add = [round(v * rng.uniform(0.7, 1.3)) for v in (130, 140, 140, 100)] + [0, 0] + [round(v * rng.uniform(0.7, 1.3)) for v in (130, 160)]
+        lines += ["stressLength 0 1 2 3 4 5 6 7", "stressAdd " + " ".join(map(str, add))]
+    if rng.random() < 0.5:
+        lines.append(f"intonation {rng.choice([1, 2, 3, 10])}")
+    echo = rng.random()
+    if echo < 0.15:  # a very short, very loud echo sounds metallic, like eSpeak's robot voices
+        lines.append(f"echo {rng.randint(5, 40)} {rng.randint(2000, 10000)}")
+    elif echo < 0.35:  # a distinct echo, from faint to as loud as the voice itself
         # eSpeak's echo buffer holds 5500 samples (about 250 ms): longer delays overrun it
-        lines.append(f"echo {rng.randint(50, 180)} {rng.randint(5, 40)}")
+        lines.append(f"echo {rng.randint(50, 200)} {round(math.exp(rng.uniform(math.log(5), math.log(500))))}")
     if rng.random() < 1 / 3:
         lines.append(f"klatt {rng.randint(1, 6)}")
     return "\n".join(lines) + "\n"
@@ -131,6 +142,9 @@ def synthesize(text: str, voice: str = "en-US", rate: int = 175, pitch: int = 50
     ``rate`` is in words per minute, ``pitch`` and ``pitch_range`` are 0-100.
     """
     engine = _engine()
+    variant = voice.partition("+")[2]
+    if variant and not (engine.data_dir / "voices" / "!v" / variant).is_file():
+        raise ValueError(f"unknown eSpeak NG voice variant {variant!r} in {voice!r}")
     with _lock:
         if engine.lib.espeak_SetVoiceByName(voice.encode()) != 0:
             raise ValueError(f"unknown eSpeak NG voice {voice!r}")

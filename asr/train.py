@@ -175,7 +175,9 @@ def train(config: Config) -> Path:
         log.warning("skipping %d training utterance(s) longer than %.1f s", len(too_long), config.data.max_duration)
         train_utterances = [u for u in train_utterances if u.duration <= config.data.max_duration]
     dev_utterances = read_manifest(config.data.dev_manifest, None, config.data.skip_bad) if config.data.dev_manifest else []
-    sampler = DurationBatchSampler([u.duration for u in train_utterances], config.data.max_batch_seconds, seed=config.train.seed)
+    sampler = DurationBatchSampler(
+        [u.duration for u in train_utterances], config.data.max_batch_seconds, seed=config.train.seed, speeds=config.data.speed_perturbation
+    )
     dataset = AudioDataset(train_utterances, vocabulary, config.features.sample_rate, config.data.speed_perturbation, config.train.seed)
     loader = DataLoader(
         dataset,
@@ -189,7 +191,7 @@ def train(config: Config) -> Path:
     # --- model and optimiser ---
     frontend = LogMel(config.features).to(device)
     augment = SpecAugment(config.specaugment).to(device)
-    model = CTCModel(config.features.n_mels, len(vocabulary), config.model).to(device)
+    model = CTCModel(config.features.n_mels, len(vocabulary), config.model, config.features.utterance_mean_norm).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.train.lr, weight_decay=config.train.weight_decay)
     # The schedule spans all epochs; max_steps only stops early, so a resumed run follows the same curve.
     total_steps = config.train.epochs * len(sampler.epoch_batches(0))

@@ -9,7 +9,7 @@ from asr.digits import make_digits_corpus
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("out_dir", help="folder for wavs/ and train.jsonl, dev.jsonl, test.jsonl")
-    parser.add_argument("--train", type=int, default=4000, help="training utterances")
+    parser.add_argument("--train", type=int, default=6000, help="training utterances")
     parser.add_argument("--dev", type=int, default=200, help="dev utterances (voices unseen in training)")
     parser.add_argument("--test", type=int, default=500, help="test utterances (voices unseen in training and dev)")
     parser.add_argument("--seed", type=int, default=0)

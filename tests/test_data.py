@@ -5,7 +5,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from asr.data import DurationBatchSampler, ManifestError, read_manifest
+from asr.data import DurationBatchSampler, ManifestError, perturbation_speed, read_manifest
 from asr.text import Vocabulary
 
 from .conftest import speech, write_wav
@@ -104,6 +104,19 @@ def test_sampler_resumes_mid_epoch_and_shards_across_ranks():
     shards = [list(r) for r in ranks]
     assert len(shards[0]) == len(shards[1])
     assert set(i for s in shards for b in s for i in b) == set(range(len(durations)))
+
+
+def test_sampler_caps_durations_after_speed_perturbation():
+    durations = _durations()
+    speeds = [0.9, 1.0, 1.1]
+    sampler = DurationBatchSampler(durations, max_batch_seconds=40.0, seed=1, speeds=speeds)
+    for epoch in range(2):
+        played = [d / perturbation_speed(speeds, 1, epoch, i) for i, d in enumerate(durations)]
+        assert len(set(round(p / d, 6) for p, d in zip(played, durations))) == 3
+        for batch in sampler.epoch_batches(epoch):
+            assert len(batch) * max(played[i] for i in batch) <= 40.0
+        padded = sum(len(b) * max(played[i] for i in b) for b in sampler.epoch_batches(epoch))
+        assert 1 - sum(played) / padded < 0.12
 
 
 def test_sampler_refuses_utterances_longer_than_the_cap():

@@ -1,0 +1,76 @@
+import json
+import random
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from asr.data import AudioDataset, read_manifest
+from asr.digits import split_variants
+from asr.librispeech import make_manifest
+from asr.synthesis import add_variant, random_variant, synthesize
+from asr.text import Vocabulary
+
+from .conftest import speech
+
+
+def test_digits_corpus_splits_voices_and_reads_back(digits_corpus):
+    splits = split_variants(seed=3)
+    assert not set(splits["train"]) & set(splits["test"]) and not set(splits["dev"]) & set(splits["test"])
+    records = {name: [json.loads(line) for line in path.read_text().splitlines()] for name, path in digits_corpus.items()}
+    assert [len(records[n]) for n in ("train", "dev", "test")] == [48, 8, 8]
+    for name in ("dev", "test"):
+        assert {r["voice"].split("+")[1] for r in records[name]} <= set(splits[name])
+    train_variants = {r["voice"].split("+")[1] for r in records["train"]}
+    assert not train_variants & set(splits["test"])
+    assert any(v.startswith("random") for v in train_variants)
+    utterances = read_manifest(digits_corpus["test"], Vocabulary())
+    for utterance in utterances:
+        assert sf.info(utterance.audio_filepath).samplerate == 16000
+        assert utterance.duration == pytest.approx(sf.info(utterance.audio_filepath).duration, abs=1e-3)
+
+
+def test_random_variants_speak():
+    rng = random.Random(7)
+    for i in range(5):
+        add_variant(f"test_random_{i}", random_variant(rng))
+        samples, rate = synthesize("one two", f"en-US+test_random_{i}")
+        assert 0.3 < len(samples) / rate < 3.0
+        assert np.sqrt(np.mean(samples**2)) > 0.01
+    with pytest.raises(ValueError, match="unknown eSpeak NG voice variant"):
+        synthesize("one", "en-US+no_such_variant_xyz")
+
+
+def test_speed_perturbation_changes_length_reproducibly(digits_corpus):
+    utterances = read_manifest(digits_corpus["train"], Vocabulary())[:12]
+    plain = AudioDataset(utterances, Vocabulary())
+    perturbed = AudioDataset(utterances, Vocabulary(), speeds=[0.9, 1.1], seed=5)
+    speeds = [perturbed.speed(i) for i in range(12)]
+    assert set(speeds) == {0.9, 1.1}
+    for i, speed in enumerate(speeds):
+        assert len(perturbed[i][0]) == pytest.approx(len(plain[i][0]) / speed, abs=2)
+    again = AudioDataset(utterances, Vocabulary(), speeds=[0.9, 1.1], seed=5)
+    assert [again.speed(i) for i in range(12)] == speeds
+    again.epoch = 1
+    assert [again.speed(i) for i in range(12)] != speeds  # redrawn each epoch
+
+
+def test_librispeech_layout_to_manifest(tmp_path):
+    root = tmp_path / "LibriSpeech" / "dev-clean"
+    texts = {"84-121-0000": "ONE TWO", "84-121-0001": "THREE", "174-50-0000": "FOUR FIVE", "251-7-0000": "SIX"}
+    for formats, (utterance_id, text) in zip(["FLAC", "WAV", "MP3", "FLAC"], texts.items()):
+        speaker, chapter, _ = utterance_id.split("-")
+        folder = root / speaker / chapter
+        folder.mkdir(parents=True, exist_ok=True)
+        sf.write(folder / f"{utterance_id}.{formats.lower()}", speech(text.lower()), 16000, format=formats)
+        with (folder / f"{speaker}-{chapter}.trans.txt").open("a") as f:
+            f.write(f"{utterance_id} {text}\n")
+    out = tmp_path / "manifests"
+    assert make_manifest(tmp_path / "LibriSpeech", out / "train.jsonl", exclude_speakers={"84", "174"}) == 1
+    assert make_manifest(tmp_path / "LibriSpeech", out / "test.jsonl", include_speakers={"84", "174"}) == 3
+    utterances = read_manifest(out / "test.jsonl", Vocabulary())
+    assert sorted(u.text for u in utterances) == ["four five", "one two", "three"]
+    for u in utterances:
+        assert u.duration == pytest.approx(len(speech(u.text)) / 16000, abs=0.06)
+    with pytest.raises(ValueError, match="no LibriSpeech transcripts"):
+        make_manifest(tmp_path / "LibriSpeech", out / "none.jsonl", include_speakers={"999"})
