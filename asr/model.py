@@ -7,7 +7,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from .config import ModelConfig
-from .features import GlobalNormalization
+from .features import GlobalNormalization, padding_mask
 
 _RNN_TYPES = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
 
@@ -73,7 +73,7 @@ class CTCModel(nn.Module):
         """
         x = self.normalize(features)
         if self.utterance_mean_norm:
-            valid = (torch.arange(x.shape[1], device=x.device)[None, :] < lengths[:, None]).unsqueeze(-1)
+            valid = (~padding_mask(lengths, x.shape[1])).unsqueeze(-1)
             mean = (x * valid).sum(1, keepdim=True) / lengths.clamp_min(1)[:, None, None]
             x = (x - mean) * valid
         if augment is not None:

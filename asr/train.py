@@ -25,7 +25,7 @@ from .checkpoint import CHECKPOINT_FORMAT, MODEL_FORMAT_VERSION, atomic_save, lo
 from .config import Config, config_to_dict
 from .data import AudioDataset, DurationBatchSampler, Utterance, collate, read_manifest
 from .evaluate import decode_utterances
-from .features import LogMel, SpecAugment
+from .features import LogMel, SpecAugment, padding_mask
 from .metrics import error_rates
 from .model import CTCModel
 from .recognizer import Recognizer, pick_device
@@ -76,7 +76,7 @@ def estimate_normalization(model: CTCModel, frontend: LogMel, utterances: list[U
     loader = DataLoader(dataset, batch_sampler=sampler, collate_fn=collate, num_workers=config.data.num_workers)
     for batch in tqdm(loader, desc="feature statistics", unit="batch", leave=False):
         features, lengths = frontend(batch.waveforms.to(device), batch.sample_counts.to(device))
-        valid = torch.arange(features.shape[1], device=device)[None, :] < lengths[:, None]
+        valid = ~padding_mask(lengths, features.shape[1])
         frames = features[valid].double()
         total += frames.sum(0)
         total_sq += (frames**2).sum(0)

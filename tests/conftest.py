@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from asr.config import Config, config_to_dict
+from asr.config import Config
 from asr.digits import make_digits_corpus
 from asr.synthesis import synthesize
 
@@ -50,4 +50,4 @@ def write_wav(path: Path, samples: np.ndarray, sample_rate: int = 16000, **kwarg
     return path
 
 
-__all__ = ["speech", "write_wav", "config_to_dict"]
+__all__ = ["speech", "write_wav"]
