@@ -38,6 +38,71 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _transcribe(args: argparse.Namespace) -> int:
+    import torch
+
+    from .audio import find_audio_files
+    from .recognizer import load_model
+    from .transcribe import transcribe_stream
+    from .writers import WRITERS
+
+    failures = 0
+    inputs: list[Path] = []
+    for path in map(Path, args.paths):
+        if path.is_dir():
+            found = find_audio_files(path)
+            if not found:
+                print(f"asr: error: {path}: no audio files in this folder", file=sys.stderr)
+                failures += 1
+            inputs.extend(found)
+        else:
+            inputs.append(path)  # a missing or unreadable file is reported when it is read
+    if args.output_dir is None and args.format in ("srt", "vtt", "tsv") and len(inputs) > 1:
+        raise ValueError(f"--format {args.format} for several inputs needs --output-dir (one file per input)")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    recognizer = load_model(args.model, device=args.device)
+    write = WRITERS[args.format]
+    used_names: set[str] = set()
+    transcribed = 0
+    results = transcribe_stream(recognizer, inputs, args.batch_size, progress=sys.stderr.isatty())
+    for result in results:
+        if result.error:
+            print(f"asr: error: {result.error}", file=sys.stderr)
+            failures += 1
+            continue
+        transcribed += 1
+        if args.output_dir is not None:
+            name = Path(result.source).stem
+            while name in used_names:  # two inputs with one name (from different folders)
+                name += "_"
+            used_names.add(name)
+            args.output_dir.mkdir(parents=True, exist_ok=True)
+            (args.output_dir / f"{name}.{args.format}").write_text(write(result), encoding="utf-8")
+        elif args.format == "txt" and len(inputs) > 1:
+            print(f"{result.source}\t{result.text}", flush=True)
+        else:
+            sys.stdout.write(write(result))
+            sys.stdout.flush()
+    if failures:
+        print(f"asr: {transcribed} transcribed, {failures} failed", file=sys.stderr)
+    return 1 if failures else 0
+
+
+def _export_model(args: argparse.Namespace) -> int:
+    from .config import apply_overrides, config_from_dict, config_to_dict
+    from .recognizer import load_model
+
+    recognizer = load_model(args.checkpoint, device="cpu")
+    for item in args.overrides:
+        if not item.startswith("decoding."):
+            raise ValueError(f"export-model overrides only decoding settings, not {item!r}")
+    recognizer.config = config_from_dict(apply_overrides(config_to_dict(recognizer.config), args.overrides))
+    recognizer.save(args.out)
+    print(args.out)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="asr", description="Train and use CTC speech recognisers.")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -58,6 +123,22 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--num-workers", type=int, default=1, help="audio loading processes")
     evaluate.add_argument("--skip-bad", action="store_true", help="skip bad manifest lines with a warning")
     evaluate.set_defaults(run=_evaluate)
+
+    transcribe = commands.add_parser("transcribe", help="transcribe audio files (folders expand to the audio in them)")
+    transcribe.add_argument("model", help="model file or training checkpoint")
+    transcribe.add_argument("paths", nargs="+", metavar="PATH", help="audio files or folders")
+    transcribe.add_argument("--format", choices=["txt", "json", "srt", "vtt", "tsv"], default="txt", help="output format (default: txt)")
+    transcribe.add_argument("--output-dir", type=Path, help="write one file per input here instead of to stdout")
+    transcribe.add_argument("--batch-size", type=int, default=16, help="chunks (of up to 30 s) decoded together")
+    transcribe.add_argument("--device", default=None, help="cpu, cuda, cuda:N (default: cuda when available)")
+    transcribe.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's choice)")
+    transcribe.set_defaults(run=_transcribe)
+
+    export = commands.add_parser("export-model", help="write a self-contained model file from a checkpoint or model file")
+    export.add_argument("checkpoint", help="training checkpoint (checkpoint.pt, best.pt) or model file")
+    export.add_argument("out", type=Path, help="model file to write")
+    export.add_argument("overrides", nargs="*", metavar="decoding.key=value", help="decoding settings to store")
+    export.set_defaults(run=_export_model)
     return parser
 
 

@@ -83,6 +83,20 @@ class TrainConfig:
 
 
 @dataclass
+class DecodingConfig:
+    """How a model file decodes: stored with the model, overridable per call."""
+
+    method: str = "greedy"
+    chunk_seconds: float = 30.0  # longer audio is cut into chunks of at most this length
+    chunk_context_seconds: float = 2.0  # audio each chunk sees beyond its cut points, on each side
+    cut_search_seconds: float = 5.0  # a cut goes at the quietest point within this window before the limit
+    silence_db: float = -65.0  # output frames in audio quieter than this (dBFS RMS, +-0.2 s) give no text
+    word_break_seconds: float = 0.3  # this much silence (blank frames) ends a word even without a space
+    segment_pause_seconds: float = 0.6  # a pause this long between words starts a new segment
+    max_segment_seconds: float = 10.0  # segments (subtitle lines) are at most about this long
+
+
+@dataclass
 class Config:
     """A whole recipe."""
 
@@ -91,6 +105,7 @@ class Config:
     specaugment: SpecAugmentConfig = field(default_factory=SpecAugmentConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    decoding: DecodingConfig = field(default_factory=DecodingConfig)
 
 
 def _build(cls: type, values: dict[str, Any], where: str) -> Any:

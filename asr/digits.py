@@ -54,15 +54,16 @@ def split_variants(seed: int, dev_share: float = 0.1, test_share: float = 0.15) 
 
 
 def _make_utterance(job: tuple[str, str, str, str, int, int, int, int, float]) -> dict:
-    path, text, voice, variant_definition, rate, pitch, pitch_range, sample_rate, noise_snr_db = job
+    path, spoken, voice, variant_definition, rate, pitch, pitch_range, sample_rate, noise_snr_db = job
+    text = spoken
     if variant_definition:
         add_variant(voice.split("+")[1], variant_definition)
-    samples, espeak_rate = synthesize(text, voice, rate=rate, pitch=pitch, pitch_range=pitch_range)
+    samples, espeak_rate = synthesize(spoken, voice, rate=rate, pitch=pitch, pitch_range=pitch_range)
     # Some variants clip syllables hard; slow those down until the speech is no faster than
     # people read (40 ms output frames cannot spell much faster speech).
     while len(text) / (len(samples) / espeak_rate) > MAX_CHARS_PER_SECOND and rate > 80:
         rate = int(rate * 0.85)
-        samples, espeak_rate = synthesize(text, voice, rate=rate, pitch=pitch, pitch_range=pitch_range)
+        samples, espeak_rate = synthesize(spoken, voice, rate=rate, pitch=pitch, pitch_range=pitch_range)
     samples = librosa.resample(samples, orig_sr=espeak_rate, target_sr=sample_rate, res_type="soxr_hq")
     if noise_snr_db > 0:  # light white noise so that silence is never digital zero
         rng = np.random.default_rng(zlib.crc32(path.encode()))
@@ -70,7 +71,7 @@ def _make_utterance(job: tuple[str, str, str, str, int, int, int, int, float]) -
         samples = samples + rng.normal(0, np.sqrt(power / 10 ** (noise_snr_db / 10)), samples.shape).astype(np.float32)
     samples = np.clip(samples, -1, 1)
     sf.write(path, samples, sample_rate, subtype="PCM_16")
-    return {"audio_filepath": str(Path(path).relative_to(Path(path).parents[2])), "duration": round(len(samples) / sample_rate, 4), "text": text, "voice": voice, "rate": rate}
+    return {"audio_filepath": str(Path(path).relative_to(Path(path).parents[2])), "duration": round(len(samples) / sample_rate, 4), "text": " ".join(text.replace(".", " ").split()), "voice": voice, "rate": rate}
 
 
 def make_digits_corpus(
@@ -82,12 +83,16 @@ def make_digits_corpus(
     sample_rate: int = 16000,
     workers: int = 2,
     random_voice_share: float = 0.5,
+    max_groups: int = 1,
 ) -> dict[str, Path]:
     """Synthesize the corpus into ``out_dir`` (``wavs/<split>/*.wav`` and ``<split>.jsonl``); return the manifests.
 
     ``random_voice_share`` of the training utterances use a freshly drawn random voice variant
     (see :func:`asr.synthesis.random_variant`) instead of one of eSpeak's own training variants:
     many more voices to learn from, while dev and test keep eSpeak's held-out variants.
+
+    With ``max_groups`` > 1 an utterance holds 1 to ``max_groups`` digit strings spoken as separate
+    sentences (with a pause between), so that a model also learns to carry on after a pause.
 
     The same arguments give the same texts, voices and settings (eSpeak adds its own small random
     jitter to the audio).
@@ -110,7 +115,7 @@ def make_digits_corpus(
                 voice = f"{accent}+{rng.choice(spec.variants)}"
             jobs.append((
                 str(out_dir / "wavs" / spec.name / f"{spec.name}-{i:05d}.wav"),
-                digit_string(rng),
+                ". ".join(digit_string(rng) for _ in range(rng.randint(1, max_groups) if max_groups > 1 else 1)),
                 voice,
                 definition,
                 rng.randint(100, 180),  # words per minute

@@ -10,6 +10,7 @@ from .config import ModelConfig
 from .features import GlobalNormalization, padding_mask
 
 _RNN_TYPES = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
+SUBSAMPLING = 4  # input feature frames per output frame
 
 
 def _conv_out(lengths: torch.Tensor) -> torch.Tensor:

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import torch
 
-from .checkpoint import load_model_file
-from .config import Config, config_from_dict
+from .checkpoint import atomic_save, load_model_file, model_payload
+from .config import Config, config_from_dict, config_to_dict
 from .decoding import greedy_decode
 from .features import LogMel
-from .model import CTCModel
+from .model import SUBSAMPLING, CTCModel
 from .text import Vocabulary
 
 
@@ -33,7 +33,22 @@ class Recognizer:
 
     @property
     def sample_rate(self) -> int:
+        """The rate the model hears (inputs are resampled to it)."""
         return self.config.features.sample_rate
+
+    @property
+    def frame_samples(self) -> int:
+        """Audio samples per output frame."""
+        return self.frontend.hop_length * SUBSAMPLING
+
+    @property
+    def frame_seconds(self) -> float:
+        """Seconds per output frame."""
+        return self.frame_samples / self.sample_rate
+
+    def output_frames(self, num_samples: int) -> int:
+        """Output frames for ``num_samples`` samples of audio."""
+        return int(self.model.output_lengths(self.frontend.frame_counts(torch.tensor(num_samples))))
 
     @torch.no_grad()
     def log_probs(self, waveforms: torch.Tensor, sample_counts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -46,6 +61,18 @@ class Recognizer:
         """Greedy transcripts of a padded batch."""
         log_probs, lengths = self.log_probs(waveforms, sample_counts)
         return greedy_decode(log_probs, lengths, self.vocabulary)
+
+    def save(self, path: str | Path) -> None:
+        """Write a self-contained model file (weights with normalisation statistics, configs including
+        decoding, vocabulary, version), atomically."""
+        atomic_save(model_payload(self.model, config_to_dict(self.config), self.vocabulary.characters), path)
+
+    def transcribe(self, audio, batch_size: int = 16, sample_rate: int | None = None, errors: str = "raise", progress: bool = False, **decoding):
+        """Transcribe a path, array or tensor (one :class:`~asr.transcribe.Transcription`) or a list of
+        them (a list, in input order); see :func:`asr.transcribe.transcribe`."""
+        from .transcribe import transcribe
+
+        return transcribe(self, audio, batch_size, sample_rate, errors, progress, **decoding)
 
 
 def load_model(path: str | Path, device: str | None = None) -> Recognizer:

@@ -51,3 +51,32 @@ def write_wav(path: Path, samples: np.ndarray, sample_rate: int = 16000, **kwarg
 
 
 __all__ = ["speech", "write_wav"]
+
+
+@pytest.fixture(scope="session")
+def trained_digits_corpus(tmp_path_factory) -> dict[str, Path]:
+    """A digits corpus big enough to train a usable model in about two minutes; utterances of up to
+    two digit strings teach the model to go on after a pause, as in long recordings."""
+    out = tmp_path_factory.mktemp("digits_trained")
+    return make_digits_corpus(out, train_utterances=1200, dev_utterances=20, test_utterances=40, seed=5, workers=2, max_groups=2)
+
+
+@pytest.fixture(scope="session")
+def trained_digits_model(trained_digits_corpus, tmp_path_factory) -> Path:
+    """A small model trained on ``trained_digits_corpus`` (once per test session); its model file."""
+    from asr.train import train
+
+    config = Config()
+    config.data.train_manifest = str(trained_digits_corpus["train"])
+    config.data.dev_manifest = str(trained_digits_corpus["dev"])
+    config.data.max_batch_seconds = 15.0  # many small steps: CTC leaves its all-blank plateau after ~250
+    config.data.num_workers = 1
+    config.model.num_layers = 2
+    config.model.hidden_size = 192
+    config.model.conv_channels = 32
+    config.train.exp_dir = str(tmp_path_factory.mktemp("trained") / "exp")
+    config.train.epochs = 8
+    config.train.lr = 3e-3
+    config.train.warmup_steps = 100
+    config.train.checkpoint_every = 1000
+    return train(config)

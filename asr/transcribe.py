@@ -1,0 +1,281 @@
+"""Transcribing audio of any length: files or arrays in, text with timed segments out, in input order.
+
+Audio longer than ``decoding.chunk_seconds`` is cut at quiet points into regions; each region is
+decoded with ``chunk_context_seconds`` of audio on either side, and only the output frames inside
+the region are kept. The kept frames of all regions form one (frames, vocab) matrix for the whole
+file, decoded as if the file had been decoded in one piece, so no word is doubled or lost at a cut.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Union
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from .audio import AudioError, load_audio, prepare_samples
+from .config import DecodingConfig
+from .decoding import Word, greedy_words
+
+if TYPE_CHECKING:
+    from .recognizer import Recognizer
+
+AudioInput = Union[str, Path, np.ndarray, torch.Tensor]
+
+
+@dataclass
+class Segment:
+    """A stretch of speech between pauses: a subtitle line."""
+
+    start: float
+    end: float
+    text: str
+    words: list[Word] = field(default_factory=list)
+
+
+@dataclass
+class Transcription:
+    """The result for one input. ``error`` is set (and ``text`` empty) when the input could not be read."""
+
+    source: str
+    text: str = ""
+    duration: float = 0.0
+    segments: list[Segment] = field(default_factory=list)
+    error: str | None = None
+
+    def to_dict(self) -> dict:
+        """Plain values (for JSON)."""
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class _Item:
+    """One loaded input waiting for its chunks' outputs."""
+
+    index: int
+    source: str
+    samples: np.ndarray
+    log_probs: np.ndarray  # (frames, vocab), filled chunk by chunk
+    chunks_left: int
+
+
+@dataclass
+class _Chunk:
+    item: _Item
+    start: int  # samples
+    end: int
+    keep_from: int  # output frames of the whole file
+    keep_to: int
+
+
+def plan_regions(samples: np.ndarray, sample_rate: int, frame_samples: int, config: DecodingConfig) -> list[tuple[int, int]]:
+    """Cut ``samples`` into regions (start, end) that, with context on both sides, fit in a chunk.
+
+    Cuts fall on multiples of ``frame_samples`` (one output frame) at the quietest 100 ms within
+    ``cut_search_seconds`` before the longest allowed region end.
+    """
+    total = len(samples)
+    chunk = int(config.chunk_seconds * sample_rate)
+    if total <= chunk:
+        return [(0, total)]
+    context = _frames(config.chunk_context_seconds * sample_rate, frame_samples) * frame_samples
+    longest = _frames(chunk - 2 * context, frame_samples) * frame_samples
+    search = min(_frames(config.cut_search_seconds * sample_rate, frame_samples) * frame_samples, longest // 2)
+    if longest <= 0:
+        raise ValueError("decoding.chunk_seconds must exceed twice decoding.chunk_context_seconds")
+    regions = []
+    start = 0
+    while total - start + context > chunk:
+        low, high = start + longest - search, start + longest
+        cut = low + _quietest(samples[low:high], sample_rate)
+        cut = max(start + frame_samples, cut // frame_samples * frame_samples)
+        regions.append((start, cut))
+        start = cut
+    regions.append((start, total))
+    return regions
+
+
+def _frames(samples: float, frame_samples: int) -> int:
+    return int(samples // frame_samples)
+
+
+def _quietest(samples: np.ndarray, sample_rate: int) -> int:
+    """Offset of the centre of the quietest 100 ms (10 ms steps) in ``samples``."""
+    hop = sample_rate // 100
+    frames = len(samples) // hop
+    energy = np.square(samples[: frames * hop].reshape(frames, hop)).mean(axis=1)
+    width = min(10, frames)
+    smoothed = np.convolve(energy, np.ones(width) / width, mode="valid")  # "valid": no zero padding at the ends
+    return (int(np.argmin(smoothed)) + width // 2) * hop
+
+
+def make_segments(words: list[Word], config: DecodingConfig) -> list[Segment]:
+    """Group words into segments at pauses of ``segment_pause_seconds`` or when one grows past
+    ``max_segment_seconds``."""
+    segments: list[Segment] = []
+    for word in words:
+        if (
+            segments
+            and word.start - segments[-1].end < config.segment_pause_seconds
+            and word.end - segments[-1].start <= config.max_segment_seconds
+        ):
+            segment = segments[-1]
+            segment.words.append(word)
+            segment.end = word.end
+            segment.text += " " + word.word
+        else:
+            segments.append(Segment(word.start, word.end, word.word, [word]))
+    return segments
+
+
+def _read_input(recognizer: Recognizer, index: int, item: AudioInput, sample_rate: int | None) -> tuple[str, np.ndarray]:
+    if isinstance(item, (str, Path)):
+        return str(item), load_audio(item, recognizer.sample_rate)
+    if isinstance(item, torch.Tensor):
+        item = item.detach().cpu().numpy()
+    if isinstance(item, np.ndarray):
+        source = f"<array {index}>"
+        return source, prepare_samples(item, sample_rate or recognizer.sample_rate, recognizer.sample_rate, source)
+    raise TypeError(f"input {index}: expected a path, a numpy array or a torch tensor, got {type(item).__name__}")
+
+
+def _loaded(recognizer: Recognizer, inputs: list[AudioInput], sample_rate: int | None, lookahead: int = 4) -> Iterator[tuple[int, str, np.ndarray | AudioError]]:
+    """Inputs read in two background threads, a few ahead of use, yielded in input order."""
+    pending: deque = deque()
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for index, item in enumerate(inputs):
+            pending.append((index, item, pool.submit(_read_input, recognizer, index, item, sample_rate)))
+            while len(pending) > lookahead or (pending and index == len(inputs) - 1):
+                done_index, done_item, future = pending.popleft()
+                try:
+                    source, samples = future.result()
+                    yield done_index, source, samples
+                except AudioError as error:
+                    yield done_index, str(done_item), error
+
+
+def transcribe_stream(
+    recognizer: Recognizer,
+    inputs: list[AudioInput],
+    batch_size: int = 16,
+    sample_rate: int | None = None,
+    config: DecodingConfig | None = None,
+    progress: bool = False,
+) -> Iterator[Transcription]:
+    """Transcribe ``inputs`` and yield one :class:`Transcription` per input, in input order, as soon
+    as it is done. Inputs that cannot be read give a result with ``error`` set."""
+    config = config or recognizer.config.decoding
+    frame_samples = recognizer.frame_samples
+    group: list[_Item | Transcription] = []
+    chunks: list[_Chunk] = []
+    bar = tqdm(total=len(inputs), desc="transcribe", unit="file", disable=not progress)
+
+    def flush() -> Iterator[Transcription]:
+        _decode_chunks(recognizer, chunks, batch_size)
+        for entry in group:
+            yield entry if isinstance(entry, Transcription) else _finish(recognizer, entry, config)
+            bar.update(1)
+        group.clear()
+        chunks.clear()
+
+    for index, source, samples in _loaded(recognizer, inputs, sample_rate):
+        if isinstance(samples, AudioError):
+            group.append(Transcription(source=source, error=str(samples)))
+        else:
+            total_frames = int(recognizer.output_frames(len(samples)))
+            item = _Item(index, source, samples, np.zeros((total_frames, len(recognizer.vocabulary)), np.float32), 0)
+            context = round(config.chunk_context_seconds * recognizer.sample_rate / frame_samples) * frame_samples
+            regions = plan_regions(samples, recognizer.sample_rate, frame_samples, config)
+            for number, (start, end) in enumerate(regions):
+                last = number == len(regions) - 1
+                chunks.append(
+                    _Chunk(
+                        item,
+                        start=0 if len(regions) == 1 else max(0, start - context),
+                        end=len(samples) if last else min(len(samples), end + context),
+                        keep_from=start // frame_samples,
+                        keep_to=total_frames if last else end // frame_samples,
+                    )
+                )
+            item.chunks_left = len(regions)
+            group.append(item)
+        if len(chunks) >= 4 * batch_size:  # enough to sort into batches of similar length
+            yield from flush()
+    yield from flush()
+    bar.close()
+
+
+def _decode_chunks(recognizer: Recognizer, chunks: list[_Chunk], batch_size: int) -> None:
+    """Run the model on ``chunks`` (longest first, ``batch_size`` at a time); store the kept frames."""
+    chunks = sorted(chunks, key=lambda c: c.end - c.start, reverse=True)
+    for first in range(0, len(chunks), batch_size):
+        batch = chunks[first : first + batch_size]
+        longest = batch[0].end - batch[0].start
+        waveforms = torch.zeros(len(batch), longest)
+        for row, chunk in enumerate(batch):
+            waveforms[row, : chunk.end - chunk.start] = torch.from_numpy(chunk.item.samples[chunk.start : chunk.end])
+        counts = torch.tensor([c.end - c.start for c in batch])
+        log_probs, _ = recognizer.log_probs(waveforms, counts)
+        log_probs = log_probs.cpu().numpy()
+        for row, chunk in enumerate(batch):
+            offset = chunk.start // recognizer.frame_samples  # chunks start on output-frame boundaries
+            chunk.item.log_probs[chunk.keep_from : chunk.keep_to] = log_probs[row, chunk.keep_from - offset : chunk.keep_to - offset]
+            chunk.item.chunks_left -= 1
+
+
+def silent_frames(samples: np.ndarray, frame_samples: int, frames: int, silence_db: float, margin: int = 5) -> np.ndarray:
+    """(frames,) bool: True where the audio within ``margin`` output frames either side is quieter
+    than ``silence_db`` dBFS (RMS). A model never trained on digital silence may hear words in it."""
+    padded = np.zeros(frames * frame_samples, np.float32)
+    padded[: min(len(samples), len(padded))] = samples[: len(padded)]
+    rms = np.sqrt(np.square(padded.reshape(frames, frame_samples)).mean(axis=1))
+    quiet = 20 * np.log10(rms + 1e-12) < silence_db
+    windows = np.lib.stride_tricks.sliding_window_view(np.pad(quiet, margin, constant_values=True), 2 * margin + 1)
+    return windows.all(axis=1)
+
+
+def _finish(recognizer: Recognizer, item: _Item, config: DecodingConfig) -> Transcription:
+    silent = silent_frames(item.samples, recognizer.frame_samples, len(item.log_probs), config.silence_db)
+    item.log_probs[silent] = -np.inf
+    item.log_probs[silent, recognizer.vocabulary.blank_id] = 0.0
+    words = greedy_words(torch.from_numpy(item.log_probs), recognizer.vocabulary, recognizer.frame_seconds, config.word_break_seconds)
+    return Transcription(
+        source=item.source,
+        text=" ".join(w.word for w in words),
+        duration=len(item.samples) / recognizer.sample_rate,
+        segments=make_segments(words, config),
+    )
+
+
+def transcribe(
+    recognizer: Recognizer,
+    audio: AudioInput | Iterable[AudioInput],
+    batch_size: int = 16,
+    sample_rate: int | None = None,
+    errors: str = "raise",
+    progress: bool = False,
+    **decoding: object,
+) -> Transcription | list[Transcription]:
+    """Transcribe a path, a numpy array or a torch tensor (one result), or a list of them (a list of
+    results in input order). Arrays are (samples,) or (channels, samples) at ``sample_rate`` (the
+    model's rate when not given). ``errors="raise"`` raises :class:`AudioError` for an input that
+    cannot be read; ``errors="report"`` returns a result with ``error`` set and goes on.
+    Keyword arguments override the model's decoding config (e.g. ``chunk_seconds=20``)."""
+    if errors not in ("raise", "report"):
+        raise ValueError(f"errors must be 'raise' or 'report', not {errors!r}")
+    single = isinstance(audio, (str, Path, np.ndarray, torch.Tensor))
+    inputs = [audio] if single else list(audio)
+    config = dataclasses.replace(recognizer.config.decoding, **decoding)
+    results = []
+    for result in transcribe_stream(recognizer, inputs, batch_size, sample_rate, config, progress):
+        if result.error and errors == "raise":
+            raise AudioError(result.error)
+        results.append(result)
+    return results[0] if single else results

@@ -1,0 +1,235 @@
+"""Transcription: the API, the CLI, output formats, long audio and bad inputs, on a model trained here."""
+
+import json
+import random
+import re
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+import asr
+from asr.audio import AudioError, load_audio
+from asr.checkpoint import ModelFileError, atomic_save, load_model_file
+from asr.cli import main
+from asr.config import DecodingConfig
+from asr.data import read_manifest
+from asr.digits import digit_string
+from asr.metrics import error_rates
+from asr.transcribe import plan_regions
+
+from .conftest import speech, write_wav
+
+
+@pytest.fixture(scope="module")
+def model(trained_digits_model):
+    return asr.load_model(trained_digits_model, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def test_utterances(trained_digits_corpus):
+    return read_manifest(trained_digits_corpus["test"], None)
+
+
+def long_speech(seconds: float, voice: str = "en-US", seed: int = 0) -> tuple[np.ndarray, str]:
+    """Continuous speech of at least ``seconds``: digit strings read as sentences, with light noise."""
+    rng = random.Random(seed)
+    pieces, texts, total = [], [], 0.0
+    while total < seconds:
+        groups = [digit_string(rng) for _ in range(10)]
+        pieces.append(speech(". ".join(groups), voice=voice, rate=140))
+        texts += groups
+        total += len(pieces[-1]) / 16000
+    audio = np.concatenate(pieces)
+    audio += np.random.default_rng(seed).normal(0, 1e-3, audio.shape).astype(np.float32)
+    return audio, " ".join(texts)
+
+
+def words(result):
+    return [w.word for s in result.segments for w in s.words]
+
+
+def test_the_model_trained_for_these_tests_recognises_unseen_voices(model, test_utterances):
+    results = model.transcribe([u.audio_filepath for u in test_utterances])
+    rates = error_rates([u.text for u in test_utterances], [r.text for r in results])
+    assert rates.wer < 0.25, rates  # good enough that the checks below compare real words
+
+
+def test_batched_results_come_back_in_input_order(model, test_utterances):
+    paths = [u.audio_filepath for u in test_utterances[:10]]
+    one_by_one = [model.transcribe(p).text for p in paths]
+    batched = model.transcribe(paths, batch_size=3)  # sorted by length inside, so order must be restored
+    assert [r.text for r in batched] == one_by_one
+    assert [r.source for r in batched] == [str(p) for p in paths]
+    assert len(set(one_by_one)) > 5
+
+
+def test_arrays_tensors_and_paths_give_the_same_result(model, test_utterances):
+    path = test_utterances[0].audio_filepath
+    samples, rate = sf.read(path, dtype="float32")
+    from_path = model.transcribe(path)
+    assert from_path.duration == pytest.approx(len(samples) / rate, abs=1e-3)
+    assert model.transcribe(samples, sample_rate=rate).text == from_path.text
+    assert model.transcribe(torch.from_numpy(samples), sample_rate=rate).text == from_path.text
+    stereo = np.stack([samples, samples])  # (channels, samples)
+    assert model.transcribe(stereo, sample_rate=rate).text == from_path.text
+
+
+def test_api_raises_or_reports_an_unreadable_input(model, test_utterances, tmp_path):
+    missing = tmp_path / "missing.wav"
+    with pytest.raises(AudioError, match="missing.wav: no such file"):
+        model.transcribe([test_utterances[0].audio_filepath, missing])
+    results = model.transcribe([test_utterances[0].audio_filepath, missing], errors="report")
+    assert results[0].error is None and results[0].text
+    assert "no such file" in results[1].error and results[1].text == ""
+
+
+def test_cli_and_api_agree(model, trained_digits_model, test_utterances, capsys):
+    paths = [str(u.audio_filepath) for u in test_utterances[:6]]
+    assert main(["transcribe", str(trained_digits_model), *paths, "--device", "cpu", "--batch-size", "4"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == [f"{r.source}\t{r.text}" for r in model.transcribe(paths)]
+    assert main(["transcribe", str(trained_digits_model), paths[0], "--device", "cpu"]) == 0
+    assert capsys.readouterr().out == model.transcribe(paths[0]).text + "\n"
+
+
+def _timestamps(text: str, marker: str) -> list[tuple[float, float]]:
+    pattern = rf"^(\d\d):(\d\d):(\d\d){marker}(\d\d\d) --> (\d\d):(\d\d):(\d\d){marker}(\d\d\d)$"
+    spans = []
+    for match in re.finditer(pattern, text, flags=re.M):
+        h1, m1, s1, ms1, h2, m2, s2, ms2 = map(int, match.groups())
+        spans.append((3600 * h1 + 60 * m1 + s1 + ms1 / 1000, 3600 * h2 + 60 * m2 + s2 + ms2 / 1000))
+    return spans
+
+
+def test_every_output_format_parses_back(model, trained_digits_model, test_utterances, tmp_path, capsys):
+    audio, _ = long_speech(40)
+    path = write_wav(tmp_path / "talk.wav", audio)
+    expected = model.transcribe(path)
+    assert len(expected.segments) >= 4  # segments are at most 10 s long
+    for fmt in ("txt", "json", "srt", "vtt", "tsv"):
+        out = tmp_path / "out"
+        assert main(["transcribe", str(trained_digits_model), str(path), "--format", fmt, "--output-dir", str(out), "--device", "cpu"]) == 0
+        text = (out / f"talk.{fmt}").read_text()
+        if fmt == "txt":
+            assert text == expected.text + "\n"
+        elif fmt == "json":
+            data = json.loads(text)
+            assert data["text"] == expected.text and data["duration"] == pytest.approx(len(audio) / 16000)
+            assert " ".join(s["text"] for s in data["segments"]) == expected.text
+            assert all(w["start"] < w["end"] for s in data["segments"] for w in s["words"])
+        elif fmt == "tsv":
+            header, *rows = [line.split("\t") for line in text.splitlines()]
+            assert header == ["start", "end", "text"]
+            assert [r[2] for r in rows] == [s.text for s in expected.segments]
+            assert all(int(r[0]) < int(r[1]) for r in rows)
+        else:
+            if fmt == "vtt":
+                assert text.startswith("WEBVTT\n\n")
+            spans = _timestamps(text, "," if fmt == "srt" else r"\.")
+            assert len(spans) == len(expected.segments)
+            assert all(start < end for start, end in spans)
+            assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:]))  # increasing, not overlapping
+            assert spans[-1][1] <= len(audio) / 16000 + 0.05
+            if fmt == "srt":
+                assert [int(n) for n in re.findall(r"^(\d+)$", text, flags=re.M)] == list(range(1, len(spans) + 1))
+    capsys.readouterr()
+
+
+def test_regions_are_cut_in_pauses_and_fit_in_a_chunk():
+    rate, frame = 16000, 640
+    rng = np.random.default_rng(0)
+    audio = (0.1 * rng.standard_normal(rate * 100)).astype(np.float32)
+    pauses = [(int(s * rate), int((s + 0.5) * rate)) for s in (20.3, 45.1, 68.7, 90.0)]
+    for start, end in pauses:
+        audio[start:end] *= 0.001
+    config = DecodingConfig(chunk_seconds=30, chunk_context_seconds=2, cut_search_seconds=8)
+    regions = plan_regions(audio, rate, frame, config)
+    assert regions[0][0] == 0 and regions[-1][1] == len(audio)
+    assert all(a[1] == b[0] for a, b in zip(regions, regions[1:]))
+    for start, end in regions:
+        assert end - start + 4 * rate <= 30 * rate or end == len(audio)
+    for cut in [end for _, end in regions[:-1]]:
+        assert cut % frame == 0
+        assert any(start <= cut <= end for start, end in pauses), cut / rate
+
+
+def test_chunked_and_unchunked_decoding_of_a_two_minute_file_give_the_same_words(model, test_utterances):
+    audio, text = long_speech(120)
+    assert len(plan_regions(audio, 16000, model.frame_samples, model.config.decoding)) >= 4
+    chunked = model.transcribe(audio)
+    whole = model.transcribe(audio, chunk_seconds=1000)
+    assert words(chunked) == words(whole)
+    assert chunked.text == " ".join(words(chunked))
+    rates = error_rates([text], [chunked.text])
+    assert rates.wer < 0.25, rates
+
+
+def test_each_bad_input_gets_its_expected_result_and_the_rest_are_transcribed(trained_digits_model, model, test_utterances, tmp_path, capsys):
+    good = test_utterances[0]
+    speech16k = load_audio(good.audio_filepath)
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "empty_dir").mkdir()
+    (bad / "empty.wav").write_bytes(b"")
+    (bad / "noise.wav").write_bytes(np.random.default_rng(1).integers(0, 256, 5000, dtype=np.uint8).tobytes())
+    flac = write_wav(bad / "full.flac", np.tile(speech16k, 3))
+    (bad / "truncated.flac").write_bytes(flac.read_bytes()[: flac.stat().st_size // 2])
+    flac.unlink()
+    write_wav(bad / "silence.wav", np.zeros(3 * 16000, np.float32))
+    stereo8k = load_audio(good.audio_filepath, 8000)
+    write_wav(bad / "stereo8k.wav", np.stack([stereo8k, 0.5 * stereo8k], axis=1), 8000, subtype="PCM_24")
+    ten_minutes, _ = long_speech(600, voice="en-GB-x-rp", seed=1)
+    write_wav(bad / "ten_minutes.flac", ten_minutes)
+
+    inputs = [bad / "missing.wav", bad / "empty_dir", bad / "empty.wav", bad / "noise.wav", bad / "truncated.flac",
+              bad / "silence.wav", bad / "stereo8k.wav", bad / "ten_minutes.flac", good.audio_filepath]
+    out = tmp_path / "out"
+    code = main(["transcribe", str(trained_digits_model), *map(str, inputs), "--format", "json", "--output-dir", str(out), "--device", "cpu"])
+    errors = capsys.readouterr().err
+    assert code == 1
+    assert "missing.wav: no such file" in errors
+    assert "empty_dir: no audio files" in errors
+    assert "empty.wav: empty file" in errors
+    assert re.search(r"noise.wav: not a readable audio file", errors)
+    assert re.search(r"truncated.flac: truncated or corrupt", errors)
+    assert errors.count("asr: error:") == 5 and "asr: 4 transcribed, 5 failed" in errors
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        ["silence.json", "stereo8k.json", "ten_minutes.json", f"{good.audio_filepath.stem}.json"]
+    )
+    result = {p.stem: json.loads(p.read_text()) for p in out.iterdir()}
+    assert result["silence"]["text"] == "" and result["silence"]["segments"] == []
+    # 8 kHz has lost the band above 4 kHz, so compare with the same signal given as an array
+    assert result["stereo8k"]["text"] == model.transcribe(0.75 * stereo8k, sample_rate=8000).text
+    assert result["stereo8k"]["duration"] == pytest.approx(good.duration, abs=0.01)
+    assert error_rates([good.text], [result["stereo8k"]["text"]]).cer < 0.5
+    assert result["ten_minutes"]["duration"] == pytest.approx(len(ten_minutes) / 16000)
+    assert len(result["ten_minutes"]["text"].split()) == pytest.approx(len(model.transcribe(ten_minutes).text.split()))
+    spans = [(s["start"], s["end"]) for s in result["ten_minutes"]["segments"]]
+    assert spans[-1][1] > 590 and all(a[1] <= b[0] for a, b in zip(spans, spans[1:]))
+
+
+def test_export_model_writes_a_self_contained_file_with_decoding_settings(trained_digits_model, model, test_utterances, tmp_path, capsys):
+    checkpoint = trained_digits_model.parent / "checkpoint.pt"
+    out = tmp_path / "exported.pt"
+    assert main(["export-model", str(checkpoint), str(out), "decoding.chunk_seconds=20"]) == 0
+    data = load_model_file(out)
+    assert data["format"] == "asr-model" and data["asr_version"] == asr.__version__
+    assert data["config"]["decoding"]["chunk_seconds"] == 20.0
+    assert {"features", "model", "decoding"} <= set(data["config"]) and data["vocabulary"][:2] == [" ", "'"]
+    assert {"normalize.mean", "normalize.std"} <= set(data["state_dict"])
+    exported = asr.load_model(out, device="cpu")
+    assert exported.config.decoding.chunk_seconds == 20.0
+    path = test_utterances[1].audio_filepath
+    assert exported.transcribe(path).text == model.transcribe(path).text
+    assert main(["export-model", str(checkpoint), str(out), "model.hidden_size=3"]) == 2
+    assert "only decoding settings" in capsys.readouterr().err
+
+
+def test_a_model_file_from_an_incompatible_version_gets_a_clear_error(trained_digits_model, tmp_path):
+    data = load_model_file(trained_digits_model)
+    data["format_version"] = 99
+    atomic_save(data, tmp_path / "future.pt")
+    with pytest.raises(ModelFileError, match=r"future.pt: model format version 99"):
+        asr.load_model(tmp_path / "future.pt")
