@@ -43,7 +43,9 @@ def load_audio(path: str | Path, sample_rate: int = 16000) -> np.ndarray:
         resampler = None
         if sound.samplerate != sample_rate:
             resampler = soxr.ResampleStream(sound.samplerate, sample_rate, 1, dtype="float32", quality="HQ")
-        pieces = []
+        # Filled in place (grown if the header's length was short): no second copy at the end.
+        samples = np.empty(int(max(sound.frames, 0) * sample_rate / sound.samplerate) + 4096, np.float32)
+        filled = 0
         try:
             while True:
                 block = sound.read(_BLOCK_FRAMES, dtype="float32", always_2d=True)
@@ -51,12 +53,16 @@ def load_audio(path: str | Path, sample_rate: int = 16000) -> np.ndarray:
                 mono = block.mean(axis=1) if block.shape[1] > 1 else block[:, 0]
                 if not np.isfinite(mono).all():
                     raise AudioError(f"{path}: audio contains NaN or infinite samples")
-                pieces.append(resampler.resample_chunk(mono, last=last) if resampler else mono.copy())
+                piece = resampler.resample_chunk(mono, last=last) if resampler else mono
+                if filled + len(piece) > len(samples):
+                    samples = np.resize(samples, int(1.5 * (filled + len(piece))))
+                samples[filled : filled + len(piece)] = piece
+                filled += len(piece)
                 if last:
                     break
         except sf.LibsndfileError as error:
             raise AudioError(f"{path}: truncated or corrupt audio ({error})") from None
-    samples = np.concatenate(pieces) if pieces else np.zeros(0, np.float32)
+    samples = samples[:filled]
     if samples.size == 0:
         raise AudioError(f"{path}: zero-length audio")
     return samples
@@ -84,8 +90,8 @@ def prepare_samples(samples: np.ndarray, file_rate: int, sample_rate: int = 1600
         raise AudioError(f"{source}: zero-length audio")
     if not np.isfinite(samples).all():
         raise AudioError(f"{source}: audio contains NaN or infinite samples")
-    if file_rate != sample_rate:
-        samples = librosa.resample(samples, orig_sr=file_rate, target_sr=sample_rate, res_type="soxr_hq")
+    if file_rate != sample_rate:  # the same resampler as load_audio's, so arrays and files agree
+        samples = soxr.ResampleStream(file_rate, sample_rate, 1, dtype="float32", quality="HQ").resample_chunk(samples, last=True)
     return np.ascontiguousarray(samples, dtype=np.float32)
 
 

@@ -21,12 +21,39 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_decoding_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("decoding (default: the model file's decoding config)")
+    group.add_argument("--lm", help="KenLM n-gram LM (ARPA or binary); selects beam search")
+    group.add_argument("--lexicon", help="lexicon (word, then its characters and |); restricts words to it")
+    group.add_argument("--beam-size", type=int)
+    group.add_argument("--lm-weight", type=float)
+    group.add_argument("--word-score", type=float)
+
+
+def _apply_decoding_options(recognizer, args: argparse.Namespace) -> None:
+    decoding = recognizer.config.decoding
+    for name in ("lm", "lexicon", "beam_size", "lm_weight", "word_score"):
+        value = getattr(args, name)
+        if value is not None:
+            setattr(decoding, name, str(Path(value).resolve()) if name in ("lm", "lexicon") else value)
+    recognizer.beam_decoder()  # a missing LM or lexicon fails here, before any audio is read
+
+
+def _lm_build(args: argparse.Namespace) -> int:
+    from .lm import build_arpa
+
+    build_arpa(args.text, args.out, args.order, characters=args.characters)
+    print(args.out)
+    return 0
+
+
 def _evaluate(args: argparse.Namespace) -> int:
     from .data import read_manifest
     from .evaluate import evaluate
     from .recognizer import load_model
 
     recognizer = load_model(args.model, device=args.device)
+    _apply_decoding_options(recognizer, args)
     utterances = read_manifest(args.manifest, None, skip_bad=args.skip_bad)
     output = args.output or Path(args.model).parent / f"decode_{Path(args.manifest).stem}.jsonl"
     rates = evaluate(recognizer, utterances, output, args.batch_seconds, args.num_workers, progress=not args.json)
@@ -62,6 +89,7 @@ def _transcribe(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     recognizer = load_model(args.model, device=args.device)
+    _apply_decoding_options(recognizer, args)
     write = WRITERS[args.format]
     used_names: set[str] = set()
     transcribed = 0
@@ -122,6 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--batch-seconds", type=float, default=200.0, help="padded audio seconds per batch")
     evaluate.add_argument("--num-workers", type=int, default=1, help="audio loading processes")
     evaluate.add_argument("--skip-bad", action="store_true", help="skip bad manifest lines with a warning")
+    _add_decoding_options(evaluate)
     evaluate.set_defaults(run=_evaluate)
 
     transcribe = commands.add_parser("transcribe", help="transcribe audio files (folders expand to the audio in them)")
@@ -132,6 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     transcribe.add_argument("--batch-size", type=int, default=16, help="chunks (of up to 30 s) decoded together")
     transcribe.add_argument("--device", default=None, help="cpu, cuda, cuda:N (default: cuda when available)")
     transcribe.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's choice)")
+    _add_decoding_options(transcribe)
     transcribe.set_defaults(run=_transcribe)
 
     export = commands.add_parser("export-model", help="write a self-contained model file from a checkpoint or model file")
@@ -139,6 +169,14 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("out", type=Path, help="model file to write")
     export.add_argument("overrides", nargs="*", metavar="decoding.key=value", help="decoding settings to store")
     export.set_defaults(run=_export_model)
+
+    lm = commands.add_parser("lm", help="n-gram language models").add_subparsers(dest="lm_command", required=True)
+    build = lm.add_parser("build", help="estimate a modified Kneser-Ney ARPA LM from text (one sentence per line)")
+    build.add_argument("text", help="text file, normalised like transcripts")
+    build.add_argument("out", type=Path, help="ARPA file to write")
+    build.add_argument("--order", type=int, default=3)
+    build.add_argument("--characters", action="store_true", help="a character LM (| between words), for lexicon-free beam search")
+    build.set_defaults(run=_lm_build)
     return parser
 
 
@@ -148,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S")
     try:
         return args.run(args)
-    except (ValueError, ModelFileError) as error:  # our errors name the file and the problem
+    except (ValueError, ModelFileError, FileNotFoundError) as error:  # our errors name the file and the problem
         print(f"asr: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

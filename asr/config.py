@@ -59,6 +59,9 @@ class DataConfig:
     num_workers: int = 1
     speed_perturbation: list[float] = field(default_factory=list)  # e.g. [0.9, 1.0, 1.1]; empty: off
     normalization_utterances: int = 2000  # utterances sampled to estimate feature mean/variance
+    noise_dir: str = ""  # folder of noise recordings mixed into training audio (empty: off)
+    noise_probability: float = 0.5  # share of training utterances that get noise
+    noise_snr_db: list[float] = field(default_factory=lambda: [5.0, 25.0])  # SNR drawn uniformly from this range
 
 
 @dataclass
@@ -78,6 +81,10 @@ class TrainConfig:
     seed: int = 1234
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     amp: bool = True  # mixed precision, on CUDA only
+    amp_dtype: str = "auto"  # auto (bf16 where supported, else fp16) | bf16 | fp16
+    accumulate_batches: int = 1  # batches whose gradients make one optimiser step
+    early_stopping_patience: int = 0  # stop after this many evaluations without a better dev WER (0: off)
+    average_last: int = 0  # model.pt averages the last k epoch models when that is no worse on dev (0: off)
     resume: bool = True  # continue from exp_dir/checkpoint.pt when it exists
     threads: int = 0  # torch CPU threads (0: torch's default)
 
@@ -86,7 +93,13 @@ class TrainConfig:
 class DecodingConfig:
     """How a model file decodes: stored with the model, overridable per call."""
 
-    method: str = "greedy"
+    method: str = "greedy"  # greedy | beam; giving an lm selects beam search by itself
+    lm: str = ""  # KenLM n-gram LM (ARPA or binary): a word LM with a lexicon, a character LM without
+    lexicon: str = ""  # words and spellings (asr.decoding.write_lexicon); empty: lexicon-free
+    beam_size: int = 50
+    beam_threshold: float = 25.0
+    lm_weight: float = 2.0
+    word_score: float = 0.0
     chunk_seconds: float = 30.0  # longer audio is cut into chunks of at most this length
     chunk_context_seconds: float = 2.0  # audio each chunk sees beyond its cut points, on each side
     cut_search_seconds: float = 5.0  # a cut goes at the quietest point within this window before the limit
@@ -168,7 +181,7 @@ def apply_overrides(values: dict[str, Any], overrides: list[str]) -> dict[str, A
     return values
 
 
-_PATH_KEYS = (("data", "train_manifest"), ("data", "dev_manifest"), ("train", "exp_dir"))
+_PATH_KEYS = (("data", "train_manifest"), ("data", "dev_manifest"), ("data", "noise_dir"), ("train", "exp_dir"))
 
 
 def _resolve_paths(values: dict[str, Any], base: Path) -> None:

@@ -11,10 +11,11 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 import librosa
+import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from .audio import load_audio
+from .audio import find_audio_files, load_audio
 from .text import OutOfVocabularyError, Vocabulary, normalize_text
 
 log = logging.getLogger(__name__)
@@ -125,6 +126,35 @@ def perturbation_speed(speeds: list[float], seed: int, epoch: int, index: int) -
     return random.Random(f"{seed}/{epoch}/{index}").choice(speeds)
 
 
+class NoiseMixer:
+    """Adds a random stretch of a random noise recording at a random SNR to some utterances.
+
+    Every choice depends only on (``seed``, epoch, index), as for speed perturbation, so loader
+    workers agree and a resumed run mixes the same noise.
+    """
+
+    def __init__(self, folder: str | Path, probability: float, snr_db: list[float], sample_rate: int = 16000, seed: int = 0):
+        self.files = find_audio_files(folder)
+        if not self.files:
+            raise ValueError(f"{folder}: no audio files (data.noise_dir)")
+        if len(snr_db) != 2 or snr_db[0] > snr_db[1]:
+            raise ValueError(f"data.noise_snr_db must be [low, high], not {snr_db}")
+        self.probability, self.snr_db, self.sample_rate, self.seed = probability, snr_db, sample_rate, seed
+
+    def __call__(self, audio: np.ndarray, epoch: int, index: int) -> np.ndarray:
+        rng = random.Random(f"noise/{self.seed}/{epoch}/{index}")
+        if rng.random() >= self.probability:
+            return audio
+        noise = load_audio(rng.choice(self.files), self.sample_rate)
+        if len(noise) < len(audio):
+            noise = np.tile(noise, -(-len(audio) // len(noise)))
+        start = rng.randrange(len(noise) - len(audio) + 1)
+        noise = noise[start : start + len(audio)]
+        snr = rng.uniform(*self.snr_db)
+        gain = np.sqrt((np.mean(audio**2) + 1e-10) / ((np.mean(noise**2) + 1e-10) * 10 ** (snr / 10)))
+        return (audio + gain * noise).astype(np.float32)
+
+
 class AudioDataset(Dataset):
     """Items are (waveform float32 tensor, token ids, index); the loader does no feature work.
 
@@ -134,8 +164,17 @@ class AudioDataset(Dataset):
     :attr:`epoch`, index), so it is the same in any worker and after a resume.
     """
 
-    def __init__(self, utterances: list[Utterance], vocabulary: Vocabulary | None, sample_rate: int = 16000, speeds: list[float] | None = None, seed: int = 0):
+    def __init__(
+        self,
+        utterances: list[Utterance],
+        vocabulary: Vocabulary | None,
+        sample_rate: int = 16000,
+        speeds: list[float] | None = None,
+        seed: int = 0,
+        noise: NoiseMixer | None = None,
+    ):
         self.utterances = utterances
+        self.noise = noise
         self.vocabulary = vocabulary
         self.sample_rate = sample_rate
         self.speeds = list(speeds or [])
@@ -156,6 +195,8 @@ class AudioDataset(Dataset):
         if speed != 1.0:
             # read the samples as if recorded at rate * speed: tempo and pitch scale by ``speed``
             audio = librosa.resample(audio, orig_sr=round(self.sample_rate * speed), target_sr=self.sample_rate, res_type="soxr_hq")
+        if self.noise is not None:
+            audio = self.noise(audio, self.epoch, index)
         ids = self.vocabulary.encode(utterance.text) if self.vocabulary is not None else []
         return torch.from_numpy(audio), torch.tensor(ids, dtype=torch.long), index
 
@@ -194,10 +235,13 @@ class DurationBatchSampler(Sampler[list[int]]):
     Each epoch sorts the utterances by duration after a random jitter of up to ``jitter`` of
     their length (so neighbours mix from epoch to epoch, while padding stays small), cuts the
     order into batches whose size times their longest duration stays under the cap, and
-    shuffles the batch order. The order depends only on (seed, epoch): set :attr:`epoch` and
-    :attr:`start_batch` to resume mid-epoch. With ``world_size`` > 1 each rank takes every
-    ``world_size``-th batch. With ``speeds`` (speed perturbation, same seed as the dataset's)
-    durations are those after perturbation.
+    shuffles the batch order. The order depends only on (seed, epoch), never on the number of
+    ranks: set :attr:`epoch` and :attr:`start_batch` (batches of the epoch already consumed by all
+    ranks together) to resume mid-epoch, with any number of ranks. With ``world_size`` > 1 rank r
+    takes batches start+r, start+r+world_size, ...; so that every rank runs the same number of
+    steps, a rank left one short is handed its first batch again, which :attr:`real_batches` tells
+    the training loop to give zero weight: every utterance counts once per epoch. With ``speeds``
+    (speed perturbation, same seed as the dataset's) durations are those after perturbation.
     """
 
     def __init__(
@@ -249,17 +293,24 @@ class DurationBatchSampler(Sampler[list[int]]):
             batches.append(current)
         if self.shuffle:
             rng.shuffle(batches)
-        if self.world_size > 1:
-            # every rank needs the same number of steps; repeat the first batches to even it out
-            remainder = (-len(batches)) % self.world_size
-            batches += batches[:remainder]
         return batches
 
-    def _my_batches(self) -> list[list[int]]:
-        return self.epoch_batches(self.epoch)[self.rank :: self.world_size]
+    def _my_batches(self) -> tuple[list[list[int]], int]:
+        """This rank's batches from :attr:`start_batch` on, padded to the longest rank's count, and
+        how many of them are real."""
+        remaining = self.epoch_batches(self.epoch)[self.start_batch :]
+        mine = remaining[self.rank :: self.world_size]
+        per_rank = -(-len(remaining) // self.world_size)
+        padding = [mine[0] if mine else remaining[0]] * (per_rank - len(mine)) if remaining else []
+        return mine + padding, len(mine)
+
+    @property
+    def real_batches(self) -> int:
+        """How many of the batches this rank serves (from :attr:`start_batch`) are not padding."""
+        return self._my_batches()[1]
 
     def __iter__(self) -> Iterator[list[int]]:
-        yield from self._my_batches()[self.start_batch :]
+        yield from self._my_batches()[0]
 
     def __len__(self) -> int:
-        return len(self._my_batches()) - self.start_batch
+        return len(self._my_batches()[0])

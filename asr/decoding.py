@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
@@ -48,7 +50,7 @@ def greedy_words(log_probs: torch.Tensor, vocabulary: Vocabulary, frame_seconds:
     for token, count in zip(ids.tolist(), counts.tolist()):
         if token == space or token == vocabulary.blank_id:
             if chars and (token == space or count >= break_frames):
-                words.append(Word("".join(chars), start * frame_seconds, end * frame_seconds))
+                words.append(Word("".join(chars), round(start * frame_seconds, 3), round(end * frame_seconds, 3)))
                 chars = []
         else:
             if not chars:
@@ -57,5 +59,87 @@ def greedy_words(log_probs: torch.Tensor, vocabulary: Vocabulary, frame_seconds:
             end = frame + count
         frame += count
     if chars:
-        words.append(Word("".join(chars), start * frame_seconds, end * frame_seconds))
+        words.append(Word("".join(chars), round(start * frame_seconds, 3), round(end * frame_seconds, 3)))
     return words
+
+
+# flashlight's names for the CTC blank and the word boundary (our space)
+_BLANK_TOKEN, _WORD_BOUNDARY = "-", "|"
+
+
+def write_lexicon(words: list[str], path: str | Path) -> Path:
+    """A flashlight lexicon: one word per line, then its characters and the word boundary."""
+    with open(path, "w", encoding="utf-8") as out:
+        for word in sorted(set(words)):
+            out.write(f"{word}\t{' '.join(word)} {_WORD_BOUNDARY}\n")
+    return Path(path)
+
+
+class BeamSearchDecoder:
+    """CTC beam search: torchaudio's ``ctc_decoder`` (flashlight-text, with KenLM built in).
+
+    With a lexicon, words come only from it and ``lm`` is a word n-gram LM (ARPA or KenLM binary);
+    without one the search is lexicon-free and ``lm``, if any, scores characters (an LM built with
+    ``asr lm build --characters``).
+    """
+
+    def __init__(self, vocabulary: Vocabulary, lm: str = "", lexicon: str = "", beam_size: int = 50, beam_threshold: float = 25.0, lm_weight: float = 2.0, word_score: float = 0.0):
+        from torchaudio.models.decoder import ctc_decoder
+
+        for name, path in (("LM", lm), ("lexicon", lexicon)):
+            if path and not Path(path).is_file():
+                raise FileNotFoundError(f"{path}: no such {name} file")
+        tokens = [_BLANK_TOKEN if t == vocabulary.tokens[vocabulary.blank_id] else _WORD_BOUNDARY if t == " " else t for t in vocabulary.tokens]
+        if _WORD_BOUNDARY not in tokens:
+            raise ValueError("beam search needs a vocabulary with a space")
+        self.vocabulary = vocabulary
+        self.lexicon = lexicon
+        lm_dict = None
+        if lm and not lexicon:  # lexicon-free: the LM's words are the tokens, in token order
+            self._lm_dict = tempfile.NamedTemporaryFile("w", suffix=".txt", encoding="utf-8")
+            self._lm_dict.write("\n".join(tokens) + "\n")
+            self._lm_dict.flush()
+            lm_dict = self._lm_dict.name
+        self.decoder = ctc_decoder(
+            lexicon=lexicon or None,
+            tokens=tokens,
+            lm=lm or None,
+            lm_dict=lm_dict,
+            beam_size=beam_size,
+            beam_threshold=beam_threshold,
+            lm_weight=lm_weight,
+            word_score=word_score,
+            blank_token=_BLANK_TOKEN,
+            sil_token=_WORD_BOUNDARY,
+            unk_word="<unk>",
+        )
+
+    def words(self, log_probs: torch.Tensor, lengths: torch.Tensor, frame_seconds: float) -> list[list[Word]]:
+        """Best words of each utterance in a (batch, frames, vocab) batch, timed by their tokens' frames."""
+        results = self.decoder(log_probs.detach().float().cpu().contiguous(), lengths.detach().cpu().to(torch.int32))
+        batch = []
+        for hypotheses in results:
+            words: list[Word] = []
+            if hypotheses:
+                best = hypotheses[0]
+                current, start, end = "", 0, 0
+                for token, frame in zip(best.tokens.tolist(), best.timesteps.tolist()):
+                    if token == self.vocabulary.blank_id:
+                        continue
+                    if self.vocabulary.tokens[token] == " ":
+                        if current:
+                            words.append(Word(current, round(start * frame_seconds, 3), round(end * frame_seconds, 3)))
+                        current = ""
+                        continue
+                    if not current:
+                        start = frame
+                    current += self.vocabulary.tokens[token]
+                    end = frame + 1
+                if current:
+                    words.append(Word(current, round(start * frame_seconds, 3), round(end * frame_seconds, 3)))
+            batch.append(words)
+        return batch
+
+    def __call__(self, log_probs: torch.Tensor, lengths: torch.Tensor) -> list[str]:
+        """Best transcript of each utterance in a batch."""
+        return [" ".join(w.word for w in words) for words in self.words(log_probs, lengths, 1.0)]

@@ -35,9 +35,19 @@ class LogMel(nn.Module):
         """Frames that ``sample_counts`` samples give (centred frames: n // hop + 1)."""
         return torch.div(sample_counts, self.hop_length, rounding_mode="floor") + 1
 
+    def reflect_padding(self, waveforms: torch.Tensor, sample_counts: torch.Tensor) -> torch.Tensor:
+        """Fill the half window after each waveform's end with its reflection, as the STFT does at
+        the end of a batch, so that a waveform's frames do not depend on its batch-mates."""
+        half = self.mel.spectrogram.n_fft // 2
+        positions = torch.arange(waveforms.shape[1], device=waveforms.device)[None, :]
+        counts = sample_counts.to(waveforms.device)[:, None]
+        mirrored = (2 * (counts - 1) - positions).clamp(0, waveforms.shape[1] - 1)
+        inside = (positions >= counts) & (positions < counts + half) & (mirrored >= 0)
+        return torch.where(inside, waveforms.gather(1, mirrored.expand_as(waveforms)), waveforms)
+
     @torch.autocast("cuda", enabled=False)  # the FFT and log want float32
     def forward(self, waveforms: torch.Tensor, sample_counts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        power = self.mel(waveforms.float())  # (batch, n_mels, frames)
+        power = self.mel(self.reflect_padding(waveforms.float(), sample_counts))  # (batch, n_mels, frames)
         features = torch.log(power + _LOG_FLOOR).transpose(1, 2)
         return features, self.frame_counts(sample_counts)
 

@@ -72,10 +72,12 @@ class CTCModel(nn.Module):
 
         ``augment`` (SpecAugment) is applied to the normalised features when given.
         """
-        x = self.normalize(features)
+        # Frames past each utterance's end are zeroed, so that the convolutions see the same
+        # zero padding at its end whatever its batch-mates are.
+        valid = (~padding_mask(lengths, features.shape[1])).unsqueeze(-1)
+        x = self.normalize(features) * valid
         if self.utterance_mean_norm:
-            valid = (~padding_mask(lengths, x.shape[1])).unsqueeze(-1)
-            mean = (x * valid).sum(1, keepdim=True) / lengths.clamp_min(1)[:, None, None]
+            mean = x.sum(1, keepdim=True) / lengths.clamp_min(1)[:, None, None]
             x = (x - mean) * valid
         if augment is not None:
             x = augment(x)

@@ -8,7 +8,8 @@ import torch
 
 from .checkpoint import atomic_save, load_model_file, model_payload
 from .config import Config, config_from_dict, config_to_dict
-from .decoding import greedy_decode
+from .config import DecodingConfig
+from .decoding import BeamSearchDecoder, greedy_decode
 from .features import LogMel
 from .model import SUBSAMPLING, CTCModel
 from .text import Vocabulary
@@ -30,6 +31,20 @@ class Recognizer:
         self.device = device
         self.frontend = LogMel(config.features).to(device)
         self.model = model.to(device).eval()
+        self._beam: tuple[tuple, BeamSearchDecoder] | None = None
+
+    def beam_decoder(self, config: DecodingConfig | None = None) -> BeamSearchDecoder | None:
+        """The beam search ``config`` (default: the model's decoding config) asks for, or None
+        for greedy decoding. An LM or a lexicon selects beam search by itself."""
+        config = config or self.config.decoding
+        if config.method not in ("greedy", "beam"):
+            raise ValueError(f"decoding.method must be greedy or beam, not {config.method!r}")
+        if config.method == "greedy" and not config.lm and not config.lexicon:
+            return None
+        key = (config.lm, config.lexicon, config.beam_size, config.beam_threshold, config.lm_weight, config.word_score)
+        if self._beam is None or self._beam[0] != key:  # building one loads the LM: keep it
+            self._beam = (key, BeamSearchDecoder(self.vocabulary, *key))
+        return self._beam[1]
 
     @property
     def sample_rate(self) -> int:
@@ -58,9 +73,10 @@ class Recognizer:
         return logits.float().log_softmax(-1), out_lengths
 
     def decode(self, waveforms: torch.Tensor, sample_counts: torch.Tensor) -> list[str]:
-        """Greedy transcripts of a padded batch."""
+        """Transcripts of a padded batch: greedy, or beam search when the decoding config asks."""
         log_probs, lengths = self.log_probs(waveforms, sample_counts)
-        return greedy_decode(log_probs, lengths, self.vocabulary)
+        beam = self.beam_decoder()
+        return beam(log_probs, lengths) if beam else greedy_decode(log_probs, lengths, self.vocabulary)
 
     def save(self, path: str | Path) -> None:
         """Write a self-contained model file (weights with normalisation statistics, configs including

@@ -233,10 +233,13 @@ def _decode_chunks(recognizer: Recognizer, chunks: list[_Chunk], batch_size: int
 def silent_frames(samples: np.ndarray, frame_samples: int, frames: int, silence_db: float, margin: int = 5) -> np.ndarray:
     """(frames,) bool: True where the audio within ``margin`` output frames either side is quieter
     than ``silence_db`` dBFS (RMS). A model never trained on digital silence may hear words in it."""
-    padded = np.zeros(frames * frame_samples, np.float32)
-    padded[: min(len(samples), len(padded))] = samples[: len(padded)]
-    rms = np.sqrt(np.square(padded.reshape(frames, frame_samples)).mean(axis=1))
-    quiet = 20 * np.log10(rms + 1e-12) < silence_db
+    whole = min(len(samples) // frame_samples, frames)
+    view = samples[: whole * frame_samples].reshape(whole, frame_samples)  # a view: no copy of long audio
+    power = np.zeros(frames, np.float64)
+    power[:whole] = np.einsum("ij,ij->i", view, view) / frame_samples
+    tail = samples[whole * frame_samples :]
+    power[whole:] = float(np.mean(np.square(tail))) if len(tail) else 0.0
+    quiet = 10 * np.log10(power + 1e-24) < silence_db
     windows = np.lib.stride_tricks.sliding_window_view(np.pad(quiet, margin, constant_values=True), 2 * margin + 1)
     return windows.all(axis=1)
 
@@ -245,11 +248,16 @@ def _finish(recognizer: Recognizer, item: _Item, config: DecodingConfig) -> Tran
     silent = silent_frames(item.samples, recognizer.frame_samples, len(item.log_probs), config.silence_db)
     item.log_probs[silent] = -np.inf
     item.log_probs[silent, recognizer.vocabulary.blank_id] = 0.0
-    words = greedy_words(torch.from_numpy(item.log_probs), recognizer.vocabulary, recognizer.frame_seconds, config.word_break_seconds)
+    log_probs = torch.from_numpy(item.log_probs)
+    beam = recognizer.beam_decoder(config)
+    if beam is not None:
+        words = beam.words(log_probs[None], torch.tensor([len(log_probs)]), recognizer.frame_seconds)[0]
+    else:
+        words = greedy_words(log_probs, recognizer.vocabulary, recognizer.frame_seconds, config.word_break_seconds)
     return Transcription(
         source=item.source,
         text=" ".join(w.word for w in words),
-        duration=len(item.samples) / recognizer.sample_rate,
+        duration=round(len(item.samples) / recognizer.sample_rate, 4),
         segments=make_segments(words, config),
     )
 

@@ -101,9 +101,18 @@ def test_sampler_resumes_mid_epoch_and_shards_across_ranks():
     ranks = [DurationBatchSampler(durations, 40.0, seed=1, rank=r, world_size=2) for r in range(2)]
     for r in ranks:
         r.epoch = 2
-    shards = [list(r) for r in ranks]
-    assert len(shards[0]) == len(shards[1])
-    assert set(i for s in shards for b in s for i in b) == set(range(len(durations)))
+    shards = [list(r)[: r.real_batches] for r in ranks]
+    assert len(ranks[0]) == len(ranks[1])  # padded to the same number of steps
+    seen = sorted(i for s in shards for b in s for i in b)
+    assert seen == list(range(len(durations)))  # every utterance once across ranks
+
+    # 2 ranks take 3 steps each (6 batches), then 3 ranks resume from global batch 6
+    first = [b for r in ranks for b in list(r)[:3]]
+    resumed = [DurationBatchSampler(durations, 40.0, seed=1, rank=r, world_size=3) for r in range(3)]
+    for r in resumed:
+        r.epoch, r.start_batch = 2, 6
+    rest = [b for r in resumed for b in list(r)[: r.real_batches]]
+    assert sorted(i for b in first + rest for i in b) == list(range(len(durations)))
 
 
 def test_sampler_caps_durations_after_speed_perturbation():

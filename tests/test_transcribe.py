@@ -116,7 +116,7 @@ def test_every_output_format_parses_back(model, trained_digits_model, test_utter
             assert text == expected.text + "\n"
         elif fmt == "json":
             data = json.loads(text)
-            assert data["text"] == expected.text and data["duration"] == pytest.approx(len(audio) / 16000)
+            assert data["text"] == expected.text and data["duration"] == pytest.approx(len(audio) / 16000, abs=1e-3)
             assert " ".join(s["text"] for s in data["segments"]) == expected.text
             assert all(w["start"] < w["end"] for s in data["segments"] for w in s["words"])
         elif fmt == "tsv":
@@ -201,7 +201,8 @@ def test_each_bad_input_gets_its_expected_result_and_the_rest_are_transcribed(tr
     result = {p.stem: json.loads(p.read_text()) for p in out.iterdir()}
     assert result["silence"]["text"] == "" and result["silence"]["segments"] == []
     # 8 kHz has lost the band above 4 kHz, so compare with the same signal given as an array
-    assert result["stereo8k"]["text"] == model.transcribe(0.75 * stereo8k, sample_rate=8000).text
+    as_read, _ = sf.read(bad / "stereo8k.wav", dtype="float32")
+    assert result["stereo8k"]["text"] == model.transcribe(as_read.T, sample_rate=8000).text
     assert result["stereo8k"]["duration"] == pytest.approx(good.duration, abs=0.01)
     assert error_rates([good.text], [result["stereo8k"]["text"]]).cer < 0.5
     assert result["ten_minutes"]["duration"] == pytest.approx(len(ten_minutes) / 16000)

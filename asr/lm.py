@@ -1,0 +1,128 @@
+"""N-gram language models: build an ARPA file from text with interpolated modified Kneser-Ney.
+
+No maintained pip package builds ARPA files (KenLM's ``lmplz`` is a C++ binary; NLTK's models do
+not write ARPA and are slow), so the estimate is written out here, following Chen & Goodman (1998)
+and KenLM's ``lmplz``:
+
+- Highest order: raw counts. Lower orders: continuation counts (how many distinct words precede
+  the n-gram), except for n-grams that start with ``<s>``, which nothing can precede (raw counts).
+- Three discounts per order from the counts of counts: D_k = k - (k+1) Y t_{k+1} / t_k with
+  Y = t_1 / (t_1 + 2 t_2), for k = 1, 2 and 3+.
+- p(w | h) = (a(h w) - D(a(h w))) / a(h) + b(h) p(w | h'), where b(h) = sum_k D_k N_k(h .) / a(h)
+  is also the back-off weight written to the ARPA file; unigrams interpolate with a uniform
+  distribution over the vocabulary and ``<unk>``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import Counter, defaultdict
+from pathlib import Path
+
+from .text import normalize_text
+
+log = logging.getLogger(__name__)
+
+BOS, EOS, UNK = "<s>", "</s>", "<unk>"
+FALLBACK_DISCOUNTS = (0.5, 1.0, 1.5)  # lmplz --discount_fallback's, for orders with too few counts
+
+
+def read_sentences(path: str | Path) -> list[list[str]]:
+    """Normalised sentences of a text file, one per non-empty line."""
+    with open(path, encoding="utf-8") as f:
+        return [words for words in (normalize_text(line).split() for line in f) if words]
+
+
+def discounts(adjusted: Counter) -> tuple[float, float, float]:
+    """Modified Kneser-Ney discounts (D1, D2, D3+) from one order's adjusted counts."""
+    t = Counter(count for count in adjusted.values() if count <= 4)
+    if not all(t[k] for k in (1, 2, 3, 4)):
+        log.warning("counts of counts 1-4 are %s: too little text to estimate discounts; using KenLM's fallback %s", [t[k] for k in (1, 2, 3, 4)], FALLBACK_DISCOUNTS)
+        return FALLBACK_DISCOUNTS
+    y = t[1] / (t[1] + 2 * t[2])
+    return tuple(max(0.0, min(k, k - (k + 1) * y * t[k + 1] / t[k])) for k in (1, 2, 3))
+
+
+def estimate(sentences: list[list[str]], order: int) -> tuple[list[dict[tuple, float]], list[dict[tuple, float]]]:
+    """(log10 probabilities, log10 back-off weights) per order, indexed 0 for unigrams."""
+    if order < 1:
+        raise ValueError("order must be at least 1")
+    raw = [Counter() for _ in range(order)]
+    for words in sentences:
+        tokens = [BOS] + words + [EOS]
+        for n in range(1, order + 1):
+            for i in range(len(tokens) - n + 1):
+                gram = tuple(tokens[i : i + n])
+                if gram != (BOS,):
+                    raw[n - 1][gram] += 1
+    # Adjusted counts: raw for the highest order and for n-grams starting with <s>, else the
+    # number of distinct words seen before the n-gram.
+    adjusted = [Counter() for _ in range(order)]
+    adjusted[order - 1] = raw[order - 1]
+    for n in range(order, 1, -1):
+        for gram in raw[n - 1]:
+            adjusted[n - 2][gram[1:]] += 1
+    for n in range(1, order):
+        for gram, count in raw[n - 1].items():
+            if gram[0] == BOS:
+                adjusted[n - 1][gram] = count
+    vocabulary = {gram[0] for gram in adjusted[0]} | {UNK}
+
+    probs: list[dict[tuple, float]] = [{} for _ in range(order)]
+    backoffs: list[dict[tuple, float]] = [{} for _ in range(order)]
+    interpolated: dict[tuple, float] = {}  # linear probabilities of the order below, for interpolation
+    for n in range(1, order + 1):
+        d = discounts(adjusted[n - 1])
+        context_total: dict[tuple, float] = defaultdict(float)
+        context_discount: dict[tuple, float] = defaultdict(float)
+        for gram, count in adjusted[n - 1].items():
+            context_total[gram[:-1]] += count
+            context_discount[gram[:-1]] += d[min(count, 3) - 1]
+        gamma = {context: context_discount[context] / total for context, total in context_total.items()}
+        current: dict[tuple, float] = {}
+        for gram, count in adjusted[n - 1].items():
+            context = gram[:-1]
+            lower = 1.0 / len(vocabulary) if n == 1 else interpolated[gram[1:]]
+            current[gram] = (count - d[min(count, 3) - 1]) / context_total[context] + gamma[context] * lower
+        if n == 1:
+            current[(UNK,)] = gamma[()] / len(vocabulary)
+        for gram, p in current.items():
+            probs[n - 1][gram] = math.log10(p)
+        if n > 1:
+            for context, weight in gamma.items():
+                backoffs[n - 2][context] = math.log10(weight) if weight > 0 else -99.0
+        interpolated = current  # the next order interpolates with these
+    probs[0][(BOS,)] = -99.0  # <s> is never predicted
+    if order > 1:
+        backoffs[0].setdefault((BOS,), 0.0)
+    return probs, backoffs
+
+
+def write_arpa(probs: list[dict[tuple, float]], backoffs: list[dict[tuple, float]], path: str | Path) -> None:
+    """Write an ARPA file."""
+    order = len(probs)
+    with open(path, "w", encoding="utf-8") as out:
+        out.write("\n\\data\\\n")
+        for n in range(1, order + 1):
+            out.write(f"ngram {n}={len(probs[n - 1])}\n")
+        for n in range(1, order + 1):
+            out.write(f"\n\\{n}-grams:\n")
+            for gram in sorted(probs[n - 1]):
+                line = f"{probs[n - 1][gram]:.6f}\t{' '.join(gram)}"
+                if n < order and gram in backoffs[n - 1]:
+                    line += f"\t{backoffs[n - 1][gram]:.6f}"
+                out.write(line + "\n")
+        out.write("\n\\end\\\n")
+
+
+def build_arpa(text: str | Path, out: str | Path, order: int = 3, characters: bool = False) -> Path:
+    """Estimate an ``order``-gram modified Kneser-Ney LM from ``text`` (one sentence per line,
+    normalised like transcripts) and write it to ``out`` in ARPA format. With ``characters`` the
+    units are characters, with ``|`` between words (for lexicon-free beam search)."""
+    sentences = read_sentences(text)
+    if characters:
+        sentences = [list("|".join(words)) for words in sentences]
+    probs, backoffs = estimate(sentences, order)
+    write_arpa(probs, backoffs, out)
+    return Path(out)

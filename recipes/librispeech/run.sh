@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# LibriSpeech recipe: download, prepare manifests, train, evaluate.
+#   bash recipes/librispeech/run.sh [--stage N] [--stop-stage N] [--config FILE] [--mirror M]
+#                                   [--subset-dir DIR] [section.key=value ...]
+# Stages:
+#   0 download dev-clean, dev-other, test-clean, test-other and train-clean-100 into data/download
+#   1 prepare JSON-lines manifests in data/
+#   2 train (config.yaml: train-clean-100 on one GPU; config_cpu.yaml: small subsets on a CPU)
+#   3 evaluate exp_dir/model.pt on each evaluation set, writing exp_dir/results.txt
+# With --subset-dir DIR (a LibriSpeech-layout folder such as ../shared/data/librispeech-dev-clean-subset)
+# nothing is downloaded: speakers 84 and 174 become the test set and the others the training set.
+# Multi-GPU: set NPROC=N to launch stage 2 through torchrun with N processes.
+set -euo pipefail
+
+stage=0
+stop_stage=3
+config=config.yaml
+mirror=openslr
+subset_dir=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --stage) stage=$2; shift 2 ;;
+    --stop-stage) stop_stage=$2; shift 2 ;;
+    --config) config=$2; shift 2 ;;
+    --mirror) mirror=$2; shift 2 ;;
+    --subset-dir) subset_dir=$(realpath "$2"); shift 2 ;;
+    *) break ;;
+  esac
+done
+overrides=("$@")
+cd "$(dirname "$0")"  # after reading --subset-dir, which is relative to where the script was called from
+run_stage() { [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]; }
+exp_dir=$(python -c "import sys; from asr.config import load_config; print(load_config(sys.argv[1], sys.argv[2:]).train.exp_dir)" "$config" "${overrides[@]}")
+
+if [ -n "$subset_dir" ]; then
+  eval_sets=(test)
+  data=data/subset
+else
+  eval_sets=(dev-clean dev-other test-clean test-other)
+  data=data
+fi
+
+start=$SECONDS
+if run_stage 0 && [ -z "$subset_dir" ]; then
+  echo "stage 0: downloading LibriSpeech into data/download"
+  python ../../data_scripts/download_librispeech.py data/download --mirror "$mirror" \
+    --subsets train-clean-100 dev-clean dev-other test-clean test-other
+fi
+if run_stage 1; then
+  echo "stage 1: manifests in $data/"
+  mkdir -p "$data"
+  if [ -n "$subset_dir" ]; then
+    python ../../data_scripts/prepare_librispeech.py "$subset_dir" "$data/train.jsonl" --exclude-speakers 84 174
+    python ../../data_scripts/prepare_librispeech.py "$subset_dir" "$data/test.jsonl" --include-speakers 84 174
+  else
+    for subset in train-clean-100 "${eval_sets[@]}"; do
+      python ../../data_scripts/prepare_librispeech.py "data/download/LibriSpeech/$subset" "$data/$subset.jsonl"
+    done
+  fi
+fi
+if run_stage 2; then
+  echo "stage 2: training ($config, $exp_dir)"
+  if [ -n "$subset_dir" ]; then
+    overrides=("data.train_manifest=$data/train.jsonl" "data.dev_manifest=''" "${overrides[@]}")
+  fi
+  if [ "${NPROC:-1}" -gt 1 ]; then
+    torchrun --standalone --nproc_per_node "$NPROC" -m asr.cli train "$config" "${overrides[@]}"
+  else
+    asr train "$config" "${overrides[@]}"
+  fi
+fi
+if run_stage 3; then
+  echo "stage 3: evaluating $exp_dir/model.pt"
+  : > "$exp_dir/results.txt"
+  for set in "${eval_sets[@]}"; do
+    result=$(asr evaluate "$exp_dir/model.pt" "$data/$set.jsonl" --output "$exp_dir/decode_$set.jsonl")
+    echo "$set: $result" | tee -a "$exp_dir/results.txt"
+  done
+fi
+echo "done in $((SECONDS - start)) s"

@@ -1,0 +1,67 @@
+"""Data-parallel training: two gloo processes on the CPU, as torchrun would start them."""
+
+import os
+import socket
+
+import torch
+import torch.multiprocessing as mp
+
+from asr.config import config_from_dict, config_to_dict
+from asr.train import train
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _rank_main(rank: int, world_size: int, port: int, config_values: dict, out: str) -> None:
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world_size))
+    torch.set_num_threads(1)
+    seen, final = [], {}
+
+    def observer(progress, indices, model):
+        seen.append((progress.epoch, progress.step, list(indices)))
+        final["state"] = {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+    train(config_from_dict(config_values), observer)
+    torch.save({"seen": seen, "state": final["state"]}, f"{out}/rank{rank}.pt")
+    if world_size > 1:
+        torch.distributed.destroy_process_group()
+
+
+def run_ranks(config, world_size: int, out) -> list[dict]:
+    out.mkdir(parents=True, exist_ok=True)
+    mp.spawn(_rank_main, args=(world_size, _free_port(), config_to_dict(config), str(out)), nprocs=world_size, join=True)
+    return [torch.load(out / f"rank{r}.pt", weights_only=True) for r in range(world_size)]
+
+
+def _utterances(config) -> int:
+    with open(config.data.train_manifest) as f:
+        return sum(1 for line in f if line.strip())
+
+
+def test_two_ranks_end_with_identical_weights_and_see_each_utterance_once_per_epoch(tiny_config, tmp_path):
+    tiny_config.train.epochs = 2
+    tiny_config.data.max_batch_seconds = 9.0  # an odd number of batches, so one rank gets a padding batch
+    ranks = run_ranks(tiny_config, 2, tmp_path)
+    for name, tensor in ranks[0]["state"].items():
+        assert torch.equal(tensor, ranks[1]["state"][name]), name
+    total = _utterances(tiny_config)
+    for epoch in range(2):
+        seen = sorted(i for r in ranks for e, _, indices in r["seen"] if e == epoch for i in indices)
+        assert seen == list(range(total))
+    assert [s for _, s, _ in ranks[0]["seen"]] == [s for _, s, _ in ranks[1]["seen"]]  # same number of steps
+    assert (tmp_path / "exp" / "model.pt").exists() and (tmp_path / "exp" / "checkpoint.pt").exists()
+
+
+def test_resuming_with_a_different_number_of_ranks_sees_each_utterance_once(tiny_config, tmp_path):
+    tiny_config.data.max_batch_seconds = 9.0
+    tiny_config.train.max_steps = 2
+    first = run_ranks(tiny_config, 2, tmp_path / "two")
+    tiny_config.train.max_steps = 0
+    second = run_ranks(tiny_config, 1, tmp_path / "one")  # resumes from the 2-rank checkpoint
+    assert first[0]["seen"][-1][1] == 2 and second[0]["seen"][0][1] == 3
+    seen = sorted(i for r in first + second for _, _, indices in r["seen"] for i in indices)
+    assert seen == list(range(_utterances(tiny_config)))

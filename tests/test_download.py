@@ -1,0 +1,141 @@
+"""Downloads against a local HTTP server on 127.0.0.1 serving archives the test builds."""
+
+import hashlib
+import http.server
+import io
+import subprocess
+import sys
+import tarfile
+import threading
+from pathlib import Path
+
+import pytest
+
+from asr import download as dl
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    """Serves ``server.files`` with Range support; ``server.cut_once`` names files whose first
+    transfer stops halfway (the connection closes early)."""
+
+    def do_GET(self):  # noqa: N802 - http.server's naming
+        name = self.path.rsplit("/", 1)[-1]
+        data = self.server.files.get(name)
+        self.server.requests.append((name, self.headers.get("Range")))
+        if data is None:
+            self.send_error(404)
+            return
+        start = 0
+        if self.headers.get("Range"):
+            start = int(self.headers["Range"].removeprefix("bytes=").split("-")[0])
+            if start >= len(data):
+                self.send_response(416)
+                self.end_headers()
+                return
+            self.send_response(206)
+            self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+        else:
+            self.send_response(200)
+        self.send_header("Content-Length", str(len(data) - start))
+        self.end_headers()
+        body = data[start:]
+        if name in self.server.cut_once:
+            self.server.cut_once.remove(name)
+            body = body[: len(body) // 2]
+        self.wfile.write(body)
+        self.wfile.flush()
+        self.close_connection = True
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def server():
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    httpd.files, httpd.cut_once, httpd.requests = {}, set(), []
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield httpd
+    httpd.shutdown()
+
+
+def tar_bytes(members: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def url(server, name):
+    return f"http://127.0.0.1:{server.server_address[1]}/resources/12/{name}"
+
+
+def test_a_truncated_transfer_resumes_and_the_checksum_is_verified(server, tmp_path):
+    data = bytes(range(256)) * 4000
+    server.files["big.bin"] = data
+    server.cut_once.add("big.bin")
+    path = dl.download(url(server, "big.bin"), tmp_path / "big.bin", hashlib.md5(data).hexdigest(), progress=False)
+    assert path.read_bytes() == data
+    assert [r for _, r in server.requests] == [None, f"bytes={len(data) // 2}-"]  # the second request resumed
+    assert not (tmp_path / "big.bin.part").exists()
+    server.requests.clear()
+    dl.download(url(server, "big.bin"), tmp_path / "big.bin", hashlib.md5(data).hexdigest(), progress=False)
+    assert server.requests == []  # already in place: not fetched again
+
+
+def test_a_partial_file_from_an_earlier_run_is_resumed(server, tmp_path):
+    data = b"x" * 10000 + b"y" * 10000
+    server.files["f.bin"] = data
+    (tmp_path / "f.bin.part").write_bytes(data[:7000])
+    dl.download(url(server, "f.bin"), tmp_path / "f.bin", hashlib.md5(data).hexdigest(), progress=False)
+    assert (tmp_path / "f.bin").read_bytes() == data
+    assert server.requests == [("f.bin", "bytes=7000-")]
+
+
+def test_a_bad_checksum_is_refused_and_the_file_deleted(server, tmp_path):
+    server.files["f.bin"] = b"not what was published"
+    with pytest.raises(dl.DownloadError, match="f.bin: MD5 .* does not match"):
+        dl.download(url(server, "f.bin"), tmp_path / "f.bin", "0" * 32, progress=False)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_missing_file_names_the_url(server, tmp_path):
+    with pytest.raises(dl.DownloadError, match=r"nothing.bin: HTTP 404"):
+        dl.download(url(server, "nothing.bin"), tmp_path / "nothing.bin", progress=False)
+
+
+def test_an_archive_with_a_parent_directory_member_is_refused(tmp_path):
+    archive = tmp_path / "evil.tar.gz"
+    archive.write_bytes(tar_bytes({"LibriSpeech/ok.txt": b"fine", "../escaped.txt": b"gotcha"}))
+    with pytest.raises(dl.DownloadError, match="unsafe archive member"):
+        dl.extract(archive, tmp_path / "out")
+    assert not (tmp_path / "escaped.txt").exists()
+    assert not (tmp_path / "out" / "LibriSpeech" / "ok.txt").exists()  # nothing is extracted
+
+
+def test_the_script_downloads_verifies_extracts_and_skips_what_is_in_place(server, tmp_path, monkeypatch):
+    archive = tar_bytes({
+        "LibriSpeech/dev-clean/84/121123/84-121123.trans.txt": b"84-121123-0000 GO DO YOU HEAR\n",
+        "LibriSpeech/dev-clean/84/121123/84-121123-0000.flac": b"fake audio",
+    })
+    server.files["dev-clean.tar.gz"] = archive
+    server.cut_once.add("dev-clean.tar.gz")
+    base = url(server, "")
+    # The published MD5 of the real archive cannot match the test's; a run with it is refused.
+    refused = subprocess.run([sys.executable, str(ROOT / "data_scripts" / "download_librispeech.py"), str(tmp_path), "--subsets", "dev-clean", "--mirror", base], capture_output=True, text=True)
+    assert refused.returncode == 1 and "does not match the published" in refused.stderr
+    monkeypatch.setitem(dl.LIBRISPEECH_MD5, "dev-clean", hashlib.md5(archive).hexdigest())
+    out = dl.download_librispeech(["dev-clean"], tmp_path, mirror=base, progress=False)
+    assert (out / "dev-clean" / "84" / "121123" / "84-121123.trans.txt").read_text().startswith("84-121123-0000")
+    assert not (tmp_path / "dev-clean.tar.gz").exists()  # archives are removed after extraction
+    server.requests.clear()
+    dl.download_librispeech(["dev-clean"], tmp_path, mirror=base, progress=False)
+    assert server.requests == []
+    with pytest.raises(ValueError, match="unknown LibriSpeech subset"):
+        dl.download_librispeech(["dev-cleen"], tmp_path, mirror=base)

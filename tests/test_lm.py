@@ -1,0 +1,99 @@
+"""N-gram LM estimation (checked against counts worked out by hand) and LM beam search."""
+
+import math
+from collections import Counter
+
+import pytest
+import torch
+
+from asr.cli import main
+from asr.decoding import BeamSearchDecoder, greedy_decode, write_lexicon
+from asr.lm import FALLBACK_DISCOUNTS, build_arpa, discounts
+from asr.text import Vocabulary
+
+
+def read_arpa(path) -> dict[tuple, tuple[float, float | None]]:
+    entries = {}
+    for line in open(path):
+        fields = line.rstrip("\n").split("\t")
+        if len(fields) >= 2:
+            entries[tuple(fields[1].split())] = (float(fields[0]), float(fields[2]) if len(fields) > 2 else None)
+    return entries
+
+
+def test_discounts_follow_the_modified_kneser_ney_formula():
+    counts = Counter({f"w{i}": 1 for i in range(10)} | {f"x{i}": 2 for i in range(4)} | {f"y{i}": 3 for i in range(2)} | {"z": 4, "big": 9})
+    y = 10 / (10 + 2 * 4)
+    assert discounts(counts) == pytest.approx((1 - 2 * y * 4 / 10, 2 - 3 * y * 2 / 4, 3 - 4 * y * 1 / 2))
+    assert discounts(Counter({"a": 1, "b": 5})) == FALLBACK_DISCOUNTS  # too few counts: KenLM's fallback
+
+
+def test_a_bigram_lm_matches_probabilities_worked_out_by_hand(tmp_path):
+    # Sentences "a b", "a b", "b". Bigram counts: <s> a 2, a b 2, b </s> 3, <s> b 1.
+    # Unigram continuation counts: a 1 (after <s>), b 2 (after a, <s>), </s> 1 (after b); total 4.
+    # Discounts fall back to 0.5, 1, 1.5. Unigrams: u(a) = .5/4, u(b) = 1/4, u(</s>) = .5/4,
+    # back-off mass (.5 + 1 + .5)/4 = .5 spread over 4 words (a, b, </s>, <unk>): + .125 each.
+    text = tmp_path / "text.txt"
+    text.write_text("A b.\na B\n\nb\n")
+    arpa = read_arpa(build_arpa(text, tmp_path / "lm.arpa", order=2))
+    expected = {
+        ("a",): (0.25, 0.5), ("b",): (0.375, 0.5), ("</s>",): (0.25, None), ("<unk>",): (0.125, None),
+        ("<s>", "a"): ((2 - 1) / 3 + 0.5 * 0.25, None),  # context <s>: a 2, b 1; back-off (1 + .5)/3
+        ("<s>", "b"): ((1 - 0.5) / 3 + 0.5 * 0.375, None),
+        ("a", "b"): ((2 - 1) / 2 + 0.5 * 0.375, None),  # context a: b 2; back-off 1/2
+        ("b", "</s>"): ((3 - 1.5) / 3 + 0.5 * 0.25, None),  # context b: </s> 3; back-off 1.5/3
+    }
+    for gram, (p, backoff) in expected.items():
+        assert arpa[gram][0] == pytest.approx(math.log10(p), abs=1e-5), gram
+        if backoff is not None:
+            assert arpa[gram][1] == pytest.approx(math.log10(backoff), abs=1e-5), gram
+    assert arpa[("<s>",)] == (-99.0, pytest.approx(math.log10(0.5), abs=1e-5))
+
+
+def emissions(frames: list[dict[str, float]], vocabulary: Vocabulary) -> torch.Tensor:
+    """(1, frames, vocab) log-probabilities: each frame's listed characters get their probability,
+    the rest share what is left ("-" is the blank)."""
+    rows = []
+    for frame in frames:
+        row = torch.full((len(vocabulary),), (1 - sum(frame.values())) / (len(vocabulary) - len(frame)))
+        for char, p in frame.items():
+            row[vocabulary.blank_id if char == "-" else vocabulary.tokens.index(char)] = p
+        rows.append(row)
+    return torch.stack(rows).log()[None]
+
+
+def spell(text: str, alternatives: dict[int, dict[str, float]] | None = None) -> list[dict[str, float]]:
+    frames = [{"-": 0.9}]
+    for i, char in enumerate(text):
+        frames += [alternatives.get(i, {char: 0.9}) if alternatives else {char: 0.9}, {"-": 0.9}]
+    return frames
+
+
+def test_a_character_lm_makes_beam_search_pick_the_word_it_knows(tmp_path):
+    vocabulary = Vocabulary()
+    text = tmp_path / "text.txt"
+    text.write_text("the cat sat on the mat\nthe cat ran\na cat and a hat\nthat cat sat\n" * 3)
+    assert main(["lm", "build", str(text), str(tmp_path / "chars.arpa"), "--order", "4", "--characters"]) == 0
+    log_probs = emissions(spell("the cat", {5: {"o": 0.5, "a": 0.4}}), vocabulary)
+    lengths = torch.tensor([log_probs.shape[1]])
+    assert greedy_decode(log_probs, lengths, vocabulary) == ["the cot"]
+    plain = BeamSearchDecoder(vocabulary, beam_size=20)
+    assert plain(log_probs, lengths) == ["the cot"]  # beam search alone follows the acoustics
+    with_lm = BeamSearchDecoder(vocabulary, lm=str(tmp_path / "chars.arpa"), beam_size=20, lm_weight=1.0)
+    assert with_lm(log_probs, lengths) == ["the cat"]
+
+
+def test_a_lexicon_restricts_the_output_to_its_words(tmp_path):
+    vocabulary = Vocabulary()
+    text = tmp_path / "text.txt"
+    text.write_text("the cat sat\nthe dog sat\na cat ran\n" * 3)
+    build_arpa(text, tmp_path / "words.arpa", order=2)
+    lexicon = write_lexicon(["the", "cat", "dog", "sat", "a", "ran"], tmp_path / "lexicon.txt")
+    log_probs = emissions(spell("the dug sat", {5: {"u": 0.6, "o": 0.3}}), vocabulary)
+    lengths = torch.tensor([log_probs.shape[1]])
+    assert greedy_decode(log_probs, lengths, vocabulary) == ["the dug sat"]
+    decoder = BeamSearchDecoder(vocabulary, lm=str(tmp_path / "words.arpa"), lexicon=str(lexicon), beam_size=20, lm_weight=0.5)
+    words = decoder(log_probs, lengths)[0].split()
+    assert words == ["the", "dog", "sat"] and set(words) <= {"the", "cat", "dog", "sat", "a", "ran"}
+    with pytest.raises(FileNotFoundError, match="missing.arpa: no such LM file"):
+        BeamSearchDecoder(vocabulary, lm=str(tmp_path / "missing.arpa"))
