@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # LibriSpeech recipe: download, prepare manifests, train, evaluate.
 #   bash recipes/librispeech/run.sh [--stage N] [--stop-stage N] [--config FILE] [--mirror M]
-#                                   [--subset-dir DIR] [section.key=value ...]
+#                                   [--subset-dir DIR] [--data-dir DIR] [section.key=value ...]
 # Stages:
 #   0 download dev-clean, dev-other, test-clean, test-other and train-clean-100 into data/download
 #   1 prepare JSON-lines manifests in data/
@@ -9,6 +9,7 @@
 #   3 evaluate exp_dir/model.pt on each evaluation set, writing exp_dir/results.txt
 # With --subset-dir DIR (a LibriSpeech-layout folder such as ../shared/data/librispeech-dev-clean-subset)
 # nothing is downloaded: speakers 84 and 174 become the test set and the others the training set.
+# Manifests go to data/ (data/subset/ with --subset-dir) unless --data-dir says otherwise.
 # Multi-GPU: set NPROC=N to launch stage 2 through torchrun with N processes.
 set -euo pipefail
 
@@ -17,6 +18,7 @@ stop_stage=3
 config=config.yaml
 mirror=openslr
 subset_dir=""
+data=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --stage) stage=$2; shift 2 ;;
@@ -24,6 +26,7 @@ while [ $# -gt 0 ]; do
     --config) config=$2; shift 2 ;;
     --mirror) mirror=$2; shift 2 ;;
     --subset-dir) subset_dir=$(realpath "$2"); shift 2 ;;
+    --data-dir) data=$(realpath -m "$2"); shift 2 ;;
     *) break ;;
   esac
 done
@@ -34,10 +37,10 @@ exp_dir=$(python -c "import sys; from asr.config import load_config; print(load_
 
 if [ -n "$subset_dir" ]; then
   eval_sets=(test)
-  data=data/subset
+  data=${data:-data/subset}
 else
   eval_sets=(dev-clean dev-other test-clean test-other)
-  data=data
+  data=${data:-data}
 fi
 
 start=$SECONDS

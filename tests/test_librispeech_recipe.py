@@ -1,0 +1,54 @@
+"""The LibriSpeech recipe's stage logic, run on a tiny LibriSpeech-layout folder made here."""
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from .conftest import speech, write_wav
+
+RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "librispeech" / "run.sh"
+
+
+@pytest.fixture(scope="module")
+def tiny_librispeech(tmp_path_factory) -> Path:
+    """Speakers 84, 174 (the test set) and 2 others, two utterances each, as FLAC."""
+    root = tmp_path_factory.mktemp("ls") / "LibriSpeech" / "dev-clean"
+    texts = ["ONE TWO THREE", "FOUR FIVE", "SIX SEVEN", "EIGHT NINE ZERO"]
+    for speaker in ("84", "174", "251", "422"):
+        chapter = root / speaker / "100"
+        chapter.mkdir(parents=True)
+        lines = []
+        for n, text in enumerate(texts[:2] if speaker in ("84", "174") else texts):
+            utterance = f"{speaker}-100-{n:04d}"
+            write_wav(chapter / f"{utterance}.flac", speech(text.lower()))
+            lines.append(f"{utterance} {text}")
+        (chapter / f"{speaker}-100.trans.txt").write_text("\n".join(lines) + "\n")
+    return root.parent
+
+
+def run(*args, cwd=None):
+    return subprocess.run(["bash", str(RECIPE), *args], capture_output=True, text=True, cwd=cwd, timeout=900)
+
+
+def test_stages_prepare_train_and_evaluate_a_speaker_split(tiny_librispeech, tmp_path):
+    exp = tmp_path / "exp"
+    data = tmp_path / "data"
+    common = ["--config", "config_cpu.yaml", "--subset-dir", str(tiny_librispeech), "--data-dir", str(data)]
+    tiny = ["model.hidden_size=16", "model.num_layers=1", "model.conv_channels=4", "train.epochs=1", f"train.exp_dir={exp}", "data.max_batch_seconds=20"]
+
+    prepared = run(*common, "--stage", "1", "--stop-stage", "1", *tiny, cwd=tmp_path)  # relative --subset-dir works from anywhere
+    assert prepared.returncode == 0, prepared.stderr
+    assert "stage 1" in prepared.stdout and "stage 2" not in prepared.stdout and not exp.exists()
+    train_rows = [json.loads(line) for line in (data / "train.jsonl").read_text().splitlines()]
+    test_rows = [json.loads(line) for line in (data / "test.jsonl").read_text().splitlines()]
+    assert {Path(r["audio_filepath"]).name.split("-")[0] for r in train_rows} == {"251", "422"}
+    assert {Path(r["audio_filepath"]).name.split("-")[0] for r in test_rows} == {"84", "174"}
+
+    trained = run(*common, "--stage", "2", *tiny)
+    assert trained.returncode == 0, trained.stderr
+    assert "stage 2" in trained.stdout and "stage 3" in trained.stdout and "stage 1" not in trained.stdout
+    results = (exp / "results.txt").read_text()
+    assert results.startswith("test: WER ") and "(4 utterances)" in results
+    assert (exp / "decode_test.jsonl").exists() and (exp / "model.pt").exists()
