@@ -47,6 +47,29 @@ def _lm_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def _tune_lm(args: argparse.Namespace) -> int:
+    from .data import read_manifest
+    from .evaluate import tune_lm
+    from .recognizer import load_model
+
+    recognizer = load_model(args.model, device=args.device)
+    utterances = read_manifest(args.manifest, None, skip_bad=args.skip_bad)
+    lexicon = str(Path(args.lexicon).resolve()) if args.lexicon else ""
+    results = tune_lm(recognizer, utterances, str(Path(args.lm).resolve()), lexicon, args.lm_weights, args.word_scores)
+    print("lm_weight\tword_score\twer\tcer")
+    for weight, score, rates in results:
+        print(f"{weight:g}\t{score:g}\t{100 * rates.wer:.2f}\t{100 * rates.cer:.2f}")
+    out = args.out or Path(args.model)
+    recognizer.save(out)
+    best = results[0]
+    print(f"best: lm_weight {best[0]:g}, word_score {best[1]:g}: {best[2]}; stored in {out}", file=sys.stderr)
+    return 0
+
+
+def _floats(text: str) -> list[float]:
+    return [float(x) for x in text.split(",")]
+
+
 def _evaluate(args: argparse.Namespace) -> int:
     from .data import read_manifest
     from .evaluate import evaluate
@@ -169,6 +192,18 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("out", type=Path, help="model file to write")
     export.add_argument("overrides", nargs="*", metavar="decoding.key=value", help="decoding settings to store")
     export.set_defaults(run=_export_model)
+
+    tune = commands.add_parser("tune-lm", help="search LM weight and word score on a dev set; store the best in the model file")
+    tune.add_argument("model", help="model file")
+    tune.add_argument("manifest", help="dev manifest")
+    tune.add_argument("--lm", required=True, help="KenLM n-gram LM (ARPA or binary)")
+    tune.add_argument("--lexicon", help="lexicon for a word LM (none: lexicon-free, character LM)")
+    tune.add_argument("--lm-weights", type=_floats, default=[0.0, 0.5, 1.0, 1.5, 2.0, 3.0], help="comma-separated (default 0,0.5,1,1.5,2,3)")
+    tune.add_argument("--word-scores", type=_floats, default=[-1.0, 0.0, 1.0, 2.0], help="comma-separated (default -1,0,1,2)")
+    tune.add_argument("--out", type=Path, help="model file to write (default: overwrite MODEL)")
+    tune.add_argument("--device", default=None)
+    tune.add_argument("--skip-bad", action="store_true")
+    tune.set_defaults(run=_tune_lm)
 
     lm = commands.add_parser("lm", help="n-gram language models").add_subparsers(dest="lm_command", required=True)
     build = lm.add_parser("build", help="estimate a modified Kneser-Ney ARPA LM from text (one sentence per line)")

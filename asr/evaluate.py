@@ -46,6 +46,54 @@ def decode_utterances(
     return hypotheses
 
 
+def utterance_log_probs(
+    recognizer: Recognizer,
+    utterances: list[Utterance],
+    max_batch_seconds: float = 200.0,
+    num_workers: int = 1,
+    progress: bool = True,
+) -> list[torch.Tensor]:
+    """Each utterance's (frames, vocab) CTC log-probabilities, on the CPU, in input order."""
+    dataset = AudioDataset(utterances, vocabulary=None, sample_rate=recognizer.sample_rate)
+    longest = max(u.duration for u in utterances)
+    sampler = DurationBatchSampler([u.duration for u in utterances], max(max_batch_seconds, longest), shuffle=False)
+    outputs: list[torch.Tensor] = [torch.empty(0)] * len(utterances)
+    for batch in tqdm(make_loader(dataset, sampler, num_workers), desc="acoustic model", unit="batch", disable=not progress, leave=False):
+        log_probs, lengths = recognizer.log_probs(batch.waveforms, batch.sample_counts)
+        for row, (index, length) in enumerate(zip(batch.indices, lengths.tolist())):
+            outputs[index] = log_probs[row, :length].cpu()
+    return outputs
+
+
+def tune_lm(
+    recognizer: Recognizer,
+    utterances: list[Utterance],
+    lm: str,
+    lexicon: str = "",
+    lm_weights: list[float] = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0),
+    word_scores: list[float] = (-1.0, 0.0, 1.0, 2.0),
+    progress: bool = True,
+) -> list[tuple[float, float, ErrorRates]]:
+    """Beam-search WER on ``utterances`` for every (LM weight, word score) pair, best first.
+
+    The acoustic model runs once; only the search is repeated. The recognizer's decoding config
+    is left set to the best pair (with ``lm`` and ``lexicon``)."""
+    outputs = utterance_log_probs(recognizer, utterances, progress=progress)
+    references = [u.text for u in utterances]
+    decoding = recognizer.config.decoding
+    decoding.lm, decoding.lexicon, decoding.method = lm, lexicon, "beam"
+    results = []
+    for weight in lm_weights:
+        for score in word_scores:
+            decoding.lm_weight, decoding.word_score = weight, score
+            decoder = recognizer.beam_decoder()
+            hypotheses = [decoder(out[None], torch.tensor([len(out)]))[0] for out in outputs]
+            results.append((weight, score, error_rates(references, hypotheses)))
+    results.sort(key=lambda r: (r[2].wer, r[2].cer))
+    decoding.lm_weight, decoding.word_score = results[0][0], results[0][1]
+    return results
+
+
 def evaluate(
     recognizer: Recognizer,
     utterances: list[Utterance],

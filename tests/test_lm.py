@@ -97,3 +97,25 @@ def test_a_lexicon_restricts_the_output_to_its_words(tmp_path):
     assert words == ["the", "dog", "sat"] and set(words) <= {"the", "cat", "dog", "sat", "a", "ran"}
     with pytest.raises(FileNotFoundError, match="missing.arpa: no such LM file"):
         BeamSearchDecoder(vocabulary, lm=str(tmp_path / "missing.arpa"))
+
+
+def test_tune_lm_stores_the_best_weights_in_the_model_file(tiny_config, digits_corpus, tmp_path, capsys):
+    from asr.recognizer import load_model
+    from asr.train import train
+
+    model = train(tiny_config)
+    text = tmp_path / "text.txt"
+    text.write_text("\n".join(line.split('"text": "')[1].split('"')[0] for line in open(digits_corpus["train"])) + "\n")
+    assert main(["lm", "build", str(text), str(tmp_path / "chars.arpa"), "--order", "3", "--characters"]) == 0
+    out = tmp_path / "tuned.pt"
+    args = ["tune-lm", str(model), str(digits_corpus["dev"]), "--lm", str(tmp_path / "chars.arpa"),
+            "--lm-weights", "0,0.5,1", "--word-scores", "0,1", "--out", str(out), "--device", "cpu"]
+    assert main(args) == 0
+    lines = capsys.readouterr().out.splitlines()  # KenLM prints its own loading messages too
+    table = [line.split("\t") for line in lines[lines.index("lm_weight\tword_score\twer\tcer") + 1 :]]
+    assert len(table) == 6
+    best_weight, best_score = float(table[0][0]), float(table[0][1])
+    assert float(table[0][2]) == min(float(row[2]) for row in table)
+    tuned = load_model(out, device="cpu")
+    assert (tuned.config.decoding.lm_weight, tuned.config.decoding.word_score) == (best_weight, best_score)
+    assert tuned.config.decoding.lm == str((tmp_path / "chars.arpa").resolve()) and tuned.beam_decoder() is not None
