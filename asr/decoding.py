@@ -18,6 +18,7 @@ class Word:
     word: str
     start: float
     end: float
+    confidence: float | None = None  # mean posterior of the word's characters where they were aligned
 
 
 def greedy_decode(log_probs: torch.Tensor, lengths: torch.Tensor, vocabulary: Vocabulary) -> list[str]:
@@ -143,3 +144,54 @@ class BeamSearchDecoder:
     def __call__(self, log_probs: torch.Tensor, lengths: torch.Tensor) -> list[str]:
         """Best transcript of each utterance in a batch."""
         return [" ".join(w.word for w in words) for words in self.words(log_probs, lengths, 1.0)]
+
+
+def align_words(log_probs: torch.Tensor, words: list[str], vocabulary: Vocabulary, frame_seconds: float, offset: int = 0) -> list[Word]:
+    """Time ``words`` (a decoded transcript) by CTC forced alignment on (frames, vocab) outputs.
+
+    torchaudio's ``forced_align`` gives the best frame path that spells the words; a word spans
+    from the first frame of its first character to the last frame of its last, and its confidence
+    is the mean posterior of its characters on their frames. ``offset`` (frames) is added to times.
+    """
+    import torchaudio.functional as F
+
+    words = [w for w in words if w]
+    if not words:
+        return []
+    targets = vocabulary.encode(" ".join(words))
+    repeats = sum(a == b for a, b in zip(targets, targets[1:]))
+    if len(targets) + repeats > len(log_probs):  # too many characters for the frames: no alignment
+        return []
+    path, scores = F.forced_align(log_probs[None].float().cpu(), torch.tensor([targets], dtype=torch.int32), blank=vocabulary.blank_id)
+    path, probs = path[0].tolist(), scores[0].exp().tolist()
+    # Walk the path: each run of one non-blank token is one target character.
+    spans: list[tuple[int, int, float]] = []  # (first frame, last frame, mean posterior) per character
+    frame = 0
+    while frame < len(path):
+        token = path[frame]
+        if token == vocabulary.blank_id:
+            frame += 1
+            continue
+        end = frame
+        while end + 1 < len(path) and path[end + 1] == token:
+            end += 1
+        spans.append((frame, end, sum(probs[frame : end + 1]) / (end - frame + 1)))
+        frame = end + 1
+    timed, index = [], 0
+    for word in words:
+        first, last = index, index + len(word) - 1
+        chars = spans[first : last + 1]
+        # CTC emits a word's last character before the sound ends: extend the end into the blanks
+        # that follow by half of them, at most 2 frames (80 ms).
+        after = chars[-1][1] + 1
+        blanks = 0
+        while after + blanks < len(path) and path[after + blanks] == vocabulary.blank_id:
+            blanks += 1
+        timed.append(Word(
+            word,
+            round((offset + chars[0][0]) * frame_seconds, 3),
+            round((offset + after + min(2, blanks // 2)) * frame_seconds, 3),
+            round(sum(c[2] for c in chars) / len(chars), 4),
+        ))
+        index = last + 2  # skip the space
+    return timed

@@ -9,6 +9,7 @@ file, decoded as if the file had been decoded in one piece, so no word is double
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -22,7 +23,7 @@ from tqdm import tqdm
 
 from .audio import AudioError, load_audio, prepare_samples
 from .config import DecodingConfig
-from .decoding import Word, greedy_words
+from .decoding import Word, align_words, greedy_words
 
 if TYPE_CHECKING:
     from .recognizer import Recognizer
@@ -254,11 +255,20 @@ def _finish(recognizer: Recognizer, item: _Item, config: DecodingConfig) -> Tran
         words = beam.words(log_probs[None], torch.tensor([len(log_probs)]), recognizer.frame_seconds)[0]
     else:
         words = greedy_words(log_probs, recognizer.vocabulary, recognizer.frame_seconds, config.word_break_seconds)
+    # Time the words by forced alignment, one segment at a time (an hour in one piece would need
+    # a trellis of frames x characters), with a few frames of margin on either side.
+    aligned: list[Word] = []
+    margin = 10
+    for segment in make_segments(words, config):
+        first = max(0, int(segment.start / recognizer.frame_seconds) - margin)
+        last = min(len(log_probs), math.ceil(segment.end / recognizer.frame_seconds) + margin)
+        timed = align_words(log_probs[first:last], [w.word for w in segment.words], recognizer.vocabulary, recognizer.frame_seconds, offset=first)
+        aligned += timed or segment.words  # too many characters for the frames: keep the decoder's times
     return Transcription(
         source=item.source,
-        text=" ".join(w.word for w in words),
+        text=" ".join(w.word for w in aligned),
         duration=round(len(item.samples) / recognizer.sample_rate, 4),
-        segments=make_segments(words, config),
+        segments=make_segments(aligned, config),
     )
 
 

