@@ -26,6 +26,14 @@ def make_loader(dataset: AudioDataset, sampler: DurationBatchSampler, num_worker
     )
 
 
+def _batches(recognizer: Recognizer, utterances: list[Utterance], max_batch_seconds: float, num_workers: int) -> DataLoader:
+    """Padded audio batches of similar-length ``utterances``, at the model's rate, in a fixed order."""
+    dataset = AudioDataset(utterances, vocabulary=None, sample_rate=recognizer.sample_rate)
+    longest = max(u.duration for u in utterances)
+    sampler = DurationBatchSampler([u.duration for u in utterances], max(max_batch_seconds, longest), shuffle=False)
+    return make_loader(dataset, sampler, num_workers)
+
+
 def decode_utterances(
     recognizer: Recognizer,
     utterances: list[Utterance],
@@ -33,13 +41,11 @@ def decode_utterances(
     num_workers: int = 1,
     progress: bool = True,
 ) -> list[str]:
-    """Greedy transcripts of ``utterances``, in their order (batched by length internally)."""
-    dataset = AudioDataset(utterances, vocabulary=None, sample_rate=recognizer.sample_rate)
-    longest = max(u.duration for u in utterances)
-    sampler = DurationBatchSampler([u.duration for u in utterances], max(max_batch_seconds, longest), shuffle=False)
+    """Transcripts of ``utterances`` (greedy, or beam search as the decoding config asks), in their
+    order (batched by length internally)."""
     hypotheses: list[str] = [""] * len(utterances)
     with tqdm(total=len(utterances), desc="decode", unit="utt", disable=not progress, leave=False) as bar:
-        for batch in make_loader(dataset, sampler, num_workers):
+        for batch in _batches(recognizer, utterances, max_batch_seconds, num_workers):
             for index, text in zip(batch.indices, recognizer.decode(batch.waveforms, batch.sample_counts)):
                 hypotheses[index] = text
             bar.update(len(batch.indices))
@@ -54,11 +60,9 @@ def utterance_log_probs(
     progress: bool = True,
 ) -> list[torch.Tensor]:
     """Each utterance's (frames, vocab) CTC log-probabilities, on the CPU, in input order."""
-    dataset = AudioDataset(utterances, vocabulary=None, sample_rate=recognizer.sample_rate)
-    longest = max(u.duration for u in utterances)
-    sampler = DurationBatchSampler([u.duration for u in utterances], max(max_batch_seconds, longest), shuffle=False)
     outputs: list[torch.Tensor] = [torch.empty(0)] * len(utterances)
-    for batch in tqdm(make_loader(dataset, sampler, num_workers), desc="acoustic model", unit="batch", disable=not progress, leave=False):
+    batches = _batches(recognizer, utterances, max_batch_seconds, num_workers)
+    for batch in tqdm(batches, desc="acoustic model", unit="batch", disable=not progress, leave=False):
         log_probs, lengths = recognizer.log_probs(batch.waveforms, batch.sample_counts)
         for row, (index, length) in enumerate(zip(batch.indices, lengths.tolist())):
             outputs[index] = log_probs[row, :length].cpu()
