@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import sys
@@ -40,10 +41,14 @@ def _apply_decoding_options(recognizer, args: argparse.Namespace) -> None:
 
 
 def _lm_build(args: argparse.Namespace) -> int:
-    from .lm import build_arpa
+    from .decoding import write_lexicon
+    from .lm import build_arpa, read_sentences
 
     build_arpa(args.text, args.out, args.order, characters=args.characters)
     print(args.out)
+    if args.lexicon:
+        write_lexicon([word for words in read_sentences(args.text) for word in words], args.lexicon)
+        print(args.lexicon)
     return 0
 
 
@@ -113,7 +118,7 @@ def _transcribe(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     recognizer = load_model(args.model, device=args.device)
     _apply_decoding_options(recognizer, args)
-    write = WRITERS[args.format]
+    write = functools.partial(WRITERS[args.format], word_level=args.word_timestamps)
     used_names: set[str] = set()
     transcribed = 0
     results = transcribe_stream(recognizer, inputs, args.batch_size, progress=sys.stderr.isatty())
@@ -180,6 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     transcribe.add_argument("model", help="model file or training checkpoint")
     transcribe.add_argument("paths", nargs="+", metavar="PATH", help="audio files or folders")
     transcribe.add_argument("--format", choices=["txt", "json", "srt", "vtt", "tsv"], default="txt", help="output format (default: txt)")
+    transcribe.add_argument("--word-timestamps", action="store_true", help="srt, vtt, tsv: one cue (row) per word, not per segment (json always has words)")
     transcribe.add_argument("--output-dir", type=Path, help="write one file per input here instead of to stdout")
     transcribe.add_argument("--batch-size", type=int, default=16, help="chunks (of up to 30 s) decoded together")
     transcribe.add_argument("--device", default=None, help="cpu, cuda, cuda:N (default: cuda when available)")
@@ -207,10 +213,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     lm = commands.add_parser("lm", help="n-gram language models").add_subparsers(dest="lm_command", required=True)
     build = lm.add_parser("build", help="estimate a modified Kneser-Ney ARPA LM from text (one sentence per line)")
-    build.add_argument("text", help="text file, normalised like transcripts")
+    build.add_argument("text", help="text file (one sentence per line) or JSON-lines manifest (its text fields)")
     build.add_argument("out", type=Path, help="ARPA file to write")
     build.add_argument("--order", type=int, default=3)
     build.add_argument("--characters", action="store_true", help="a character LM (| between words), for lexicon-free beam search")
+    build.add_argument("--lexicon", type=Path, help="also write a lexicon of the text's words (for lexicon-constrained beam search)")
     build.set_defaults(run=_lm_build)
     return parser
 

@@ -15,6 +15,7 @@ and KenLM's ``lmplz``:
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from collections import Counter, defaultdict
@@ -29,9 +30,14 @@ FALLBACK_DISCOUNTS = (0.5, 1.0, 1.5)  # lmplz --discount_fallback's, for orders 
 
 
 def read_sentences(path: str | Path) -> list[list[str]]:
-    """Normalised sentences of a text file, one per non-empty line."""
+    """Normalised sentences of a text file, one per non-empty line, or the ``text`` fields of a
+    JSON-lines manifest (a path ending in ``.jsonl``)."""
     with open(path, encoding="utf-8") as f:
-        return [words for words in (normalize_text(line).split() for line in f) if words]
+        if str(path).endswith(".jsonl"):
+            lines = [json.loads(line)["text"] for line in f if line.strip()]
+        else:
+            lines = list(f)
+    return [words for words in (normalize_text(line).split() for line in lines) if words]
 
 
 def discounts(adjusted: Counter) -> tuple[float, float, float]:
@@ -118,9 +124,13 @@ def write_arpa(probs: list[dict[tuple, float]], backoffs: list[dict[tuple, float
 
 def build_arpa(text: str | Path, out: str | Path, order: int = 3, characters: bool = False) -> Path:
     """Estimate an ``order``-gram modified Kneser-Ney LM from ``text`` (one sentence per line,
-    normalised like transcripts) and write it to ``out`` in ARPA format. With ``characters`` the
+    normalised like transcripts, or a manifest; see :func:`read_sentences`) and write it to ``out`` in ARPA format. With ``characters`` the
     units are characters, with ``|`` between words (for lexicon-free beam search)."""
+    if order < 2:
+        raise ValueError(f"order {order}: KenLM loads only n-gram models of order 2 or more")
     sentences = read_sentences(text)
+    if not sentences:
+        raise ValueError(f"{text}: no text to build an LM from")
     if characters:
         sentences = [list("|".join(words)) for words in sentences]
     probs, backoffs = estimate(sentences, order)

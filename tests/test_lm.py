@@ -1,5 +1,6 @@
 """N-gram LM estimation (checked against counts worked out by hand) and LM beam search."""
 
+import json
 import math
 from collections import Counter
 
@@ -119,3 +120,17 @@ def test_tune_lm_stores_the_best_weights_in_the_model_file(tiny_config, digits_c
     tuned = load_model(out, device="cpu")
     assert (tuned.config.decoding.lm_weight, tuned.config.decoding.word_score) == (best_weight, best_score)
     assert tuned.config.decoding.lm == str((tmp_path / "chars.arpa").resolve()) and tuned.beam_decoder() is not None
+
+
+def test_lm_build_reads_a_manifest_writes_its_lexicon_and_refuses_unigram_models(tmp_path, capsys):
+    manifest = tmp_path / "train.jsonl"
+    manifest.write_text("".join(json.dumps({"audio_filepath": f"{i}.wav", "duration": 1.0, "text": text}) + "\n"
+                                for i, text in enumerate(["Seven three, oh NINE.", "one two", "nine nine oh"])))
+    assert main(["lm", "build", str(manifest), str(tmp_path / "digits.arpa"), "--order", "2", "--lexicon", str(tmp_path / "lexicon.txt")]) == 0
+    lexicon = dict(line.split("\t") for line in (tmp_path / "lexicon.txt").read_text().splitlines())
+    assert lexicon == {"nine": "n i n e |", "oh": "o h |", "one": "o n e |", "seven": "s e v e n |", "three": "t h r e e |", "two": "t w o |"}
+    unigrams = {gram for gram in read_arpa(tmp_path / "digits.arpa") if len(gram) == 1}
+    assert unigrams == {("<s>",), ("</s>",), ("<unk>",)} | {(word,) for word in lexicon}
+    assert main(["lm", "build", str(manifest), str(tmp_path / "unigram.arpa"), "--order", "1"]) == 2
+    assert "order 1: KenLM loads only n-gram models of order 2 or more" in capsys.readouterr().err
+    assert not (tmp_path / "unigram.arpa").exists()

@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Connected-digits recipe, the embedded default: synthesize the corpus, train, evaluate on unseen voices.
 #   bash recipes/digits/run.sh [--stage N] [--stop-stage N] [section.key=value ...]
-# Stages: 0 make data (eSpeak NG, offline), 1 train, 2 evaluate on the test voices.
+# Stages: 0 make data (eSpeak NG, offline), 1 train, 2 evaluate on the test voices (greedy),
+#   3 word LM and lexicon from the training transcripts, LM weight and word score tuned on dev,
+#   4 evaluate with lexicon-constrained beam search on the test voices.
 # Rerunning resumes: existing data is kept and training continues from exp/checkpoint.pt.
 set -euo pipefail
 cd "$(dirname "$0")"
 
 stage=0
-stop_stage=2
+stop_stage=4
 while [ $# -gt 0 ]; do
   case "$1" in
     --stage) stage=$2; shift 2 ;;
@@ -34,5 +36,15 @@ fi
 if run_stage 2; then
   echo "stage 2: evaluating exp/model.pt on data/test.jsonl (voices unseen in training)"
   asr evaluate exp/model.pt data/test.jsonl
+fi
+if run_stage 3; then
+  echo "stage 3: bigram LM and lexicon from the training transcripts; tuning on data/dev.jsonl -> exp/model_lm.pt"
+  asr lm build data/train.jsonl exp/lm.arpa --order 2 --lexicon exp/lexicon.txt
+  asr tune-lm exp/model.pt data/dev.jsonl --lm exp/lm.arpa --lexicon exp/lexicon.txt \
+    --lm-weights 0,0.5,1 --word-scores 0,1,2,3,4 --out exp/model_lm.pt
+fi
+if run_stage 4; then
+  echo "stage 4: evaluating exp/model_lm.pt (lexicon beam search) on data/test.jsonl"
+  asr evaluate exp/model_lm.pt data/test.jsonl --output exp/decode_test_lm.jsonl
 fi
 echo "done in $((SECONDS - start)) s"

@@ -1,0 +1,34 @@
+"""The digits recipe's decoding stages (greedy, then LM + lexicon tuned on dev), on a model trained here."""
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+from asr.digits import DIGIT_WORDS
+from asr.recognizer import load_model
+
+RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "digits" / "run.sh"
+
+
+def test_stages_2_to_4_score_greedy_then_tune_and_score_lexicon_beam_search(trained_digits_corpus, trained_digits_model, tmp_path):
+    recipe = tmp_path / "digits"
+    (recipe / "exp").mkdir(parents=True)
+    shutil.copy(RECIPE, recipe / "run.sh")
+    (recipe / "data").symlink_to(trained_digits_corpus["train"].parent)
+    shutil.copy(trained_digits_model, recipe / "exp" / "model.pt")
+
+    done = subprocess.run(["bash", str(recipe / "run.sh"), "--stage", "2"], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert "stage 1" not in done.stdout and all(f"stage {n}" in done.stdout for n in (2, 3, 4))
+    greedy, beam = [float(wer) for wer in re.findall(r"^WER (\d+\.\d\d)% CER \d+\.\d\d% \(40 utterances\)$", done.stdout, flags=re.M)]
+
+    words = {line.split("\t")[0] for line in (recipe / "exp" / "lexicon.txt").read_text().splitlines()}
+    assert words == set(DIGIT_WORDS) | {"oh"}
+    tuned = load_model(recipe / "exp" / "model_lm.pt", device="cpu")
+    assert tuned.config.decoding.lexicon == str((recipe / "exp" / "lexicon.txt").resolve())
+    assert tuned.config.decoding.lm == str((recipe / "exp" / "lm.arpa").resolve())
+    rows = [json.loads(line) for line in (recipe / "exp" / "decode_test_lm.jsonl").read_text().splitlines()]
+    assert len(rows) == 40 and all(set(row["hypothesis"].split()) <= words for row in rows)
+    assert beam <= greedy  # the lexicon turns clipped non-words back into digits
