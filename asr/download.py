@@ -1,12 +1,13 @@
 """Downloading corpora: resumable HTTP transfers, MD5 checks, safe tar extraction.
 
-Used by ``data_scripts/download_librispeech.py`` (and the LM download). Only the standard
+Used by ``data_scripts/download_librispeech.py`` and ``data_scripts/download_lm.py``. Only the standard
 library: ``urllib`` with HTTP ``Range`` requests to resume, ``hashlib`` for MD5 and ``tarfile``'s
 ``data`` filter, which refuses members that would land outside the target folder.
 """
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import logging
 import tarfile
@@ -19,12 +20,14 @@ from tqdm import tqdm
 
 log = logging.getLogger(__name__)
 
-LIBRISPEECH_MIRRORS = {
-    "openslr": "https://www.openslr.org/resources/12",
-    "us": "https://us.openslr.org/resources/12",
-    "eu": "https://openslr.elda.org/resources/12",
-    "cn": "https://openslr.magicdatatech.com/resources/12",
+OPENSLR_MIRRORS = {
+    "openslr": "https://www.openslr.org/resources",
+    "us": "https://us.openslr.org/resources",
+    "eu": "https://openslr.elda.org/resources",
+    "cn": "https://openslr.magicdatatech.com/resources",
 }
+LIBRISPEECH_MIRRORS = {name: f"{url}/12" for name, url in OPENSLR_MIRRORS.items()}  # the corpus
+LIBRISPEECH_LM_MIRRORS = {name: f"{url}/11" for name, url in OPENSLR_MIRRORS.items()}  # its LMs
 # MD5 sums as published by OpenSLR for resource 12.
 LIBRISPEECH_MD5 = {
     "dev-clean": "42e2234ba48799c1f50f24a7926300a1",
@@ -34,6 +37,20 @@ LIBRISPEECH_MD5 = {
     "train-clean-100": "2a93770f6d5c6c964bc36631d331a522",
     "train-clean-360": "c0e676e450a7ff2f54aeade5171606fa",
     "train-other-500": "d1a0fd59409feb2c614ce4d30c387708",
+}
+
+# LibriSpeech's n-gram LMs, vocabulary and lexicon: OpenSLR resource 11, on the same mirrors.
+# OpenSLR publishes no checksums for it; these are the file sizes in bytes that Kaldi's
+# egs/librispeech/s5/local/download_lm.sh checks.
+LIBRISPEECH_LM_SIZES = {
+    "3-gram.arpa.gz": 759636181,
+    "3-gram.pruned.1e-7.arpa.gz": 34094057,
+    "3-gram.pruned.3e-7.arpa.gz": 13654242,
+    "4-gram.arpa.gz": 1355172078,
+    "4-gram.pruned.1e-7.arpa.gz": 32174144,
+    "4-gram.pruned.3e-7.arpa.gz": 11970993,
+    "librispeech-vocab.txt": 1737588,
+    "librispeech-lexicon.txt": 5627653,
 }
 
 _BLOCK = 1 << 20
@@ -52,15 +69,16 @@ def md5sum(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def download(url: str, dest: str | Path, md5: str | None = None, retries: int = 5, progress: bool = True, timeout: float = 60.0) -> Path:
+def download(url: str, dest: str | Path, md5: str | None = None, retries: int = 5, progress: bool = True, timeout: float = 60.0, size: int | None = None) -> Path:
     """Fetch ``url`` to ``dest`` and return ``dest``.
 
     Bytes go to ``dest.part`` first; an interrupted transfer resumes from where it stopped (an HTTP
-    Range request) on the next try or the next run. With ``md5`` the finished file is checked and a
-    mismatch is deleted and refused. A ``dest`` already in place (with the right MD5) is kept.
+    Range request) on the next try or the next run. With ``md5`` (or ``size``, in bytes, where no
+    checksum is published) the finished file is checked and a mismatch is deleted and refused. A
+    ``dest`` already in place (with the right MD5 and size) is kept.
     """
     dest = Path(dest)
-    if dest.exists() and (md5 is None or md5sum(dest) == md5):
+    if dest.exists() and (md5 is None or md5sum(dest) == md5) and (size is None or dest.stat().st_size == size):
         log.info("%s: already downloaded", dest)
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -81,6 +99,10 @@ def download(url: str, dest: str | Path, md5: str | None = None, retries: int = 
         if actual != md5:
             part.unlink()
             raise DownloadError(f"{url}: MD5 {actual} does not match the published {md5}; the download was deleted")
+    if size is not None and part.stat().st_size != size:
+        actual_size = part.stat().st_size
+        part.unlink()
+        raise DownloadError(f"{url}: {actual_size} bytes, not the published {size}; the download was deleted")
     part.replace(dest)
     return dest
 
@@ -156,4 +178,51 @@ def download_librispeech(subsets: list[str], root: str | Path, mirror: str = "op
     return root / "LibriSpeech"
 
 
-__all__ = ["DownloadError", "LIBRISPEECH_MD5", "LIBRISPEECH_MIRRORS", "download", "download_librispeech", "extract", "md5sum"]
+def download_librispeech_lm(files: list[str], root: str | Path, mirror: str = "openslr", progress: bool = True) -> list[Path]:
+    """Download LibriSpeech LM resource files (names from :data:`LIBRISPEECH_LM_SIZES`) into ``root``
+    from ``mirror``, a name from :data:`LIBRISPEECH_LM_MIRRORS` or a base URL.
+
+    Each ``*.arpa.gz`` is also unpacked to ``*.arpa`` in lower case (the corpus's LMs are upper
+    case; transcripts here are normalised to lower case), and ``librispeech-vocab.txt`` gives
+    ``lexicon.txt``, a character lexicon for lexicon-constrained beam search (the corpus's own
+    ``librispeech-lexicon.txt`` spells words in phonemes). Files in place are skipped.
+    Returns the paths of what a decoder uses (ARPA files and ``lexicon.txt``).
+    """
+    from .decoding import write_lexicon
+
+    root = Path(root)
+    unknown = [name for name in files if name not in LIBRISPEECH_LM_SIZES]
+    if unknown:
+        raise ValueError(f"unknown LibriSpeech LM file {unknown[0]!r}; known: {', '.join(LIBRISPEECH_LM_SIZES)}")
+    base = LIBRISPEECH_LM_MIRRORS.get(mirror, mirror).rstrip("/")
+    outputs = []
+    for name in files:
+        path = download(f"{base}/{name}", root / name, size=LIBRISPEECH_LM_SIZES[name], progress=progress)
+        if name.endswith(".arpa.gz"):
+            outputs.append(_lowercase_gunzip(path, root / name.removesuffix(".gz"), progress))
+        elif name == "librispeech-vocab.txt":
+            lexicon = root / "lexicon.txt"
+            if not lexicon.exists():
+                words = [line.strip().lower() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+                write_lexicon(words, lexicon.with_name(lexicon.name + ".part")).replace(lexicon)
+            outputs.append(lexicon)
+    return outputs
+
+
+def _lowercase_gunzip(archive: Path, dest: Path, progress: bool) -> Path:
+    """Unpack a gzipped ARPA file in lower case (to ``dest.part``, then renamed)."""
+    if dest.exists():
+        return dest
+    part = dest.with_name(dest.name + ".part")
+    try:
+        with gzip.open(archive, "rt", encoding="utf-8") as src, open(part, "w", encoding="utf-8") as out:
+            for line in tqdm(src, desc=f"unpack {archive.name}", unit=" lines", unit_scale=True, disable=not progress):
+                out.write(line.lower())
+    except (OSError, EOFError, UnicodeDecodeError) as error:
+        part.unlink(missing_ok=True)
+        raise DownloadError(f"{archive}: not a readable gzip text file ({error})") from None
+    part.replace(dest)
+    return dest
+
+
+__all__ = ["DownloadError", "LIBRISPEECH_LM_MIRRORS", "LIBRISPEECH_LM_SIZES", "LIBRISPEECH_MD5", "LIBRISPEECH_MIRRORS", "download", "download_librispeech", "download_librispeech_lm", "extract", "md5sum"]

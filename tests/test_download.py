@@ -139,3 +139,37 @@ def test_the_script_downloads_verifies_extracts_and_skips_what_is_in_place(serve
     assert server.requests == []
     with pytest.raises(ValueError, match="unknown LibriSpeech subset"):
         dl.download_librispeech(["dev-cleen"], tmp_path, mirror=base)
+
+
+def test_the_lm_script_checks_sizes_unpacks_in_lower_case_and_writes_a_character_lexicon(server, tmp_path, monkeypatch):
+    import gzip
+
+    from asr.decoding import BeamSearchDecoder
+    from asr.lm import build_arpa
+    from asr.text import Vocabulary
+
+    text = tmp_path / "text.txt"
+    text.write_text("go do you hear\ndo you hear me\n" * 3)
+    arpa_gz = gzip.compress(build_arpa(text, tmp_path / "lm.arpa", order=2).read_text().upper().replace("\\DATA\\", "\\data\\").replace("NGRAM", "ngram").replace("-GRAMS", "-grams").replace("\\END\\", "\\end\\").encode())
+    files = {"3-gram.pruned.3e-7.arpa.gz": arpa_gz, "librispeech-vocab.txt": b"GO\nDO\nYOU\nHEAR\nME\n", "librispeech-lexicon.txt": b"GO\tG OW1\n"}
+    server.files.update(files)
+    server.cut_once.add("3-gram.pruned.3e-7.arpa.gz")
+    base = f"http://127.0.0.1:{server.server_address[1]}/resources/11"
+    root = tmp_path / "lm"
+    # The published sizes of the real files cannot match the test's; a run with them is refused.
+    refused = subprocess.run([sys.executable, str(ROOT / "data_scripts" / "download_lm.py"), str(root), "--files", "librispeech-vocab.txt", "--mirror", base], capture_output=True, text=True)
+    assert refused.returncode == 1 and "not the published 1737588" in refused.stderr
+    assert not (root / "librispeech-vocab.txt").exists()
+    for name, data in files.items():
+        monkeypatch.setitem(dl.LIBRISPEECH_LM_SIZES, name, len(data))
+    outputs = dl.download_librispeech_lm(list(files), root, mirror=base, progress=False)
+    assert outputs == [root / "3-gram.pruned.3e-7.arpa", root / "lexicon.txt"]
+    assert (root / "3-gram.pruned.3e-7.arpa").read_text() == (tmp_path / "lm.arpa").read_text()  # lower case again
+    assert (root / "lexicon.txt").read_text().splitlines()[0] == "do\td o |"
+    assert (root / "librispeech-lexicon.txt").read_bytes() == files["librispeech-lexicon.txt"]
+    assert BeamSearchDecoder(Vocabulary(), lm=str(outputs[0]), lexicon=str(outputs[1])).lexicon  # KenLM and flashlight load them
+    server.requests.clear()
+    dl.download_librispeech_lm(list(files), root, mirror=base, progress=False)
+    assert server.requests == []
+    with pytest.raises(ValueError, match="unknown LibriSpeech LM file '5-gram.arpa.gz'"):
+        dl.download_librispeech_lm(["5-gram.arpa.gz"], root)
