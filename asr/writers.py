@@ -17,35 +17,49 @@ def format_timestamp(seconds: float, decimal_marker: str = ".") -> str:
     return f"{hours:02d}:{minutes:02d}:{seconds:02d}{decimal_marker}{milliseconds:03d}"
 
 
-def to_txt(result: Transcription) -> str:
+def _cues(result: Transcription, word_level: bool) -> list[tuple[float, float, str]]:
+    """(start, end, text) per segment, or per word with ``word_level``."""
+    if word_level:
+        return [(w.start, w.end, w.word) for s in result.segments for w in s.words]
+    return [(s.start, s.end, s.text) for s in result.segments]
+
+
+def to_txt(result: Transcription, word_level: bool = False) -> str:
     """The transcript on one line."""
     return result.text + "\n"
 
 
-def to_json(result: Transcription) -> str:
-    """One JSON object: source, text, duration, segments with their words and times."""
+def to_json(result: Transcription, word_level: bool = False) -> str:
+    """One JSON object: source, text, duration, segments with their words, times and confidence
+    (always word-level)."""
     return json.dumps(result.to_dict(), ensure_ascii=False) + "\n"
 
 
-def to_srt(result: Transcription) -> str:
-    """SubRip subtitles, one cue per segment."""
+def to_srt(result: Transcription, word_level: bool = False) -> str:
+    """SubRip subtitles, one cue per segment (or per word)."""
     cues = [
-        f"{number}\n{format_timestamp(s.start, ',')} --> {format_timestamp(s.end, ',')}\n{s.text}\n"
-        for number, s in enumerate(result.segments, start=1)
+        f"{number}\n{format_timestamp(start, ',')} --> {format_timestamp(end, ',')}\n{text}\n"
+        for number, (start, end, text) in enumerate(_cues(result, word_level), start=1)
     ]
     return "\n".join(cues)
 
 
-def to_vtt(result: Transcription) -> str:
-    """WebVTT subtitles, one cue per segment."""
-    cues = [f"{format_timestamp(s.start)} --> {format_timestamp(s.end)}\n{s.text}\n" for s in result.segments]
+def to_vtt(result: Transcription, word_level: bool = False) -> str:
+    """WebVTT subtitles, one cue per segment (or per word)."""
+    cues = [f"{format_timestamp(start)} --> {format_timestamp(end)}\n{text}\n" for start, end, text in _cues(result, word_level)]
     return "WEBVTT\n\n" + "\n".join(cues)
 
 
-def to_tsv(result: Transcription) -> str:
-    """Tab-separated start and end (integer milliseconds) and text, one row per segment, with a header."""
-    rows = ["start\tend\ttext"] + [f"{round(1000 * s.start)}\t{round(1000 * s.end)}\t{s.text}" for s in result.segments]
+def to_tsv(result: Transcription, word_level: bool = False) -> str:
+    """Tab-separated start and end (integer milliseconds) and text, one row per segment, with a
+    header; with ``word_level`` one row per word and a confidence column."""
+    if word_level:
+        rows = ["start\tend\ttext\tconfidence"] + [
+            f"{round(1000 * w.start)}\t{round(1000 * w.end)}\t{w.word}\t{w.confidence:.4f}" for s in result.segments for w in s.words
+        ]
+    else:
+        rows = ["start\tend\ttext"] + [f"{round(1000 * start)}\t{round(1000 * end)}\t{text}" for start, end, text in _cues(result, False)]
     return "\n".join(rows) + "\n"
 
 
-WRITERS: dict[str, Callable[[Transcription], str]] = {"txt": to_txt, "json": to_json, "srt": to_srt, "vtt": to_vtt, "tsv": to_tsv}
+WRITERS: dict[str, Callable[..., str]] = {"txt": to_txt, "json": to_json, "srt": to_srt, "vtt": to_vtt, "tsv": to_tsv}

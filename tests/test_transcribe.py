@@ -138,6 +138,22 @@ def test_every_output_format_parses_back(model, trained_digits_model, test_utter
             assert spans[-1][1] <= len(audio) / 16000 + 0.05
             if fmt == "srt":
                 assert [int(n) for n in re.findall(r"^(\d+)$", text, flags=re.M)] == list(range(1, len(spans) + 1))
+    words = [w for s in expected.segments for w in s.words]
+    assert len(words) == len(expected.text.split())
+    for fmt in ("srt", "vtt", "tsv"):  # word-level cues carry the same words and times as the API
+        out = tmp_path / "words"
+        assert main(["transcribe", str(trained_digits_model), str(path), "--format", fmt, "--word-timestamps", "--output-dir", str(out), "--device", "cpu"]) == 0
+        text = (out / f"talk.{fmt}").read_text()
+        if fmt == "tsv":
+            header, *rows = [line.split("\t") for line in text.splitlines()]
+            assert header == ["start", "end", "text", "confidence"]
+            assert [(int(r[0]), int(r[1]), r[2], float(r[3])) for r in rows] == [
+                (round(1000 * w.start), round(1000 * w.end), w.word, pytest.approx(w.confidence, abs=1e-4)) for w in words]
+        else:
+            spans = _timestamps(text, "," if fmt == "srt" else r"\.")
+            assert spans == [(pytest.approx(w.start, abs=1e-3), pytest.approx(w.end, abs=1e-3)) for w in words]
+            cue_texts = [block.splitlines()[-1] for block in text.removeprefix("WEBVTT\n\n").strip().split("\n\n")]
+            assert cue_texts == [w.word for w in words]
     capsys.readouterr()
 
 
