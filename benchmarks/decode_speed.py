@@ -1,0 +1,89 @@
+#!/usr/bin/env python3
+"""LM beam-search speed and WER: this package's decoder (torchaudio's ctc_decoder, flashlight-text)
+against pyctcdecode, on the same log-probabilities, KenLM model and beam width.
+
+    python benchmarks/decode_speed.py MODEL MANIFEST --lm LM.arpa --lexicon LEXICON [--beam-size 50]
+
+The acoustic model runs once; then each decoder decodes every utterance, one at a time on one
+thread, for each (LM weight, word score) pair of a small grid (each decoder's weights have their
+own scale), and the best pair of each is reported with its decoding time. pyctcdecode gets the
+lexicon's words as its unigram list (its way of knowing the vocabulary); ours searches within the
+lexicon. Needs `pip install pyctcdecode kenlm` (see README). Target: ours at least 10 times faster
+at equal or better WER.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import time
+
+import torch
+
+
+def decode_all(decode, outputs: list[torch.Tensor]) -> tuple[list[str], float]:
+    """Hypotheses for every utterance and the seconds they took."""
+    start = time.perf_counter()
+    hypotheses = [decode(out) for out in outputs]
+    return hypotheses, time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("model", help="model file")
+    parser.add_argument("manifest", help="JSON-lines manifest to decode and score")
+    parser.add_argument("--lm", required=True, help="word n-gram LM (ARPA), used by both decoders")
+    parser.add_argument("--lexicon", required=True, help="lexicon (asr lm build --lexicon); its words are pyctcdecode's unigrams")
+    parser.add_argument("--beam-size", type=int, default=50)
+    parser.add_argument("--weights", default="0.5,1,2", help="LM weights to try (comma-separated)")
+    parser.add_argument("--scores", default="0,1,2", help="word scores to try (comma-separated)")
+    args = parser.parse_args()
+
+    from pyctcdecode import build_ctcdecoder
+
+    import asr
+    from asr.data import read_manifest
+    from asr.decoding import BeamSearchDecoder, greedy_decode
+    from asr.evaluate import utterance_log_probs
+    from asr.metrics import error_rates
+
+    torch.set_num_threads(1)
+    recognizer = asr.load_model(args.model, device="cpu")
+    utterances = read_manifest(args.manifest, None)
+    outputs = utterance_log_probs(recognizer, utterances, progress=False)
+    references = [u.text for u in utterances]
+    vocabulary = recognizer.vocabulary
+    frames = sum(len(o) for o in outputs)
+    audio = sum(u.duration for u in utterances)
+    print(f"machine: {platform.processor() or platform.machine()}, 1 thread; {len(utterances)} utterances, {audio / 60:.1f} min, {frames} frames; beam {args.beam_size}")
+
+    greedy, seconds = decode_all(lambda out: greedy_decode(out[None], torch.tensor([len(out)]), vocabulary)[0], outputs)
+    print(f"greedy: {error_rates(references, greedy)}, {seconds:.2f} s")
+
+    words = [line.split("\t")[0].split(" ")[0] for line in open(args.lexicon, encoding="utf-8") if line.strip()]
+    labels = ["" if i == vocabulary.blank_id else token for i, token in enumerate(vocabulary.tokens)]
+    weights = [float(x) for x in args.weights.split(",")]
+    scores = [float(x) for x in args.scores.split(",")]
+    best = {}
+    for weight in weights:
+        for score in scores:
+            ours = BeamSearchDecoder(vocabulary, lm=args.lm, lexicon=args.lexicon, beam_size=args.beam_size, lm_weight=weight, word_score=score)
+            theirs = build_ctcdecoder(labels, kenlm_model_path=args.lm, unigrams=words, alpha=weight, beta=score)
+            for name, decode in (
+                ("asr (flashlight)", lambda out: ours(out[None], torch.tensor([len(out)]))[0]),
+                ("pyctcdecode", lambda out: theirs.decode(out.numpy(), beam_width=args.beam_size)),
+            ):
+                hypotheses, seconds = decode_all(decode, outputs)
+                rates = error_rates(references, hypotheses)
+                print(f"  {name:17s} lm_weight {weight:g} word_score {score:g}: {rates}, {seconds:.2f} s")
+                if name not in best or (rates.wer, seconds) < (best[name][0].wer, best[name][1]):
+                    best[name] = (rates, seconds, weight, score)
+    print("best of each:")
+    for name, (rates, seconds, weight, score) in best.items():
+        print(f"  {name:17s} {rates}, {seconds:.2f} s ({1000 * seconds / len(outputs):.1f} ms per utterance; lm_weight {weight:g}, word_score {score:g})")
+    ratio = best["pyctcdecode"][1] / best["asr (flashlight)"][1]
+    print(f"speed-up over pyctcdecode: {ratio:.1f}x (target >= 10x); WER {100 * best['asr (flashlight)'][0].wer:.2f}% vs {100 * best['pyctcdecode'][0].wer:.2f}%")
+
+
+if __name__ == "__main__":
+    main()
