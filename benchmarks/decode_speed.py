@@ -8,7 +8,8 @@ The acoustic model runs once; then each decoder decodes every utterance, one at 
 thread, for each (LM weight, word score) pair of a small grid (each decoder's weights have their
 own scale), and the best pair of each is reported with its decoding time. pyctcdecode gets the
 lexicon's words as its unigram list (its way of knowing the vocabulary); ours searches within the
-lexicon. Needs `pip install pyctcdecode kenlm` (see README). Target: ours at least 10 times faster
+lexicon. Needs `pip install --no-deps pyctcdecode pygtrie kenlm` (--no-deps: pyctcdecode 0.5 pins
+numpy<2 but runs on numpy 2; kenlm compiles from source, about a minute). Target: ours at least 10 times faster
 at equal or better WER.
 """
 
