@@ -33,10 +33,15 @@ def read_sentences(path: str | Path) -> list[list[str]]:
     """Normalised sentences of a text file, one per non-empty line, or the ``text`` fields of a
     JSON-lines manifest (a path ending in ``.jsonl``)."""
     with open(path, encoding="utf-8") as f:
-        if str(path).endswith(".jsonl"):
-            lines = [json.loads(line)["text"] for line in f if line.strip()]
-        else:
-            lines = list(f)
+        lines = list(f)
+    if str(path).endswith(".jsonl"):
+        texts = []
+        for number, line in enumerate(lines, start=1):
+            try:
+                texts.append(json.loads(line)["text"] if line.strip() else "")
+            except (ValueError, KeyError, TypeError):
+                raise ValueError(f"{path}, line {number}: not a manifest line with a text field") from None
+        lines = texts
     return [words for words in (normalize_text(line).split() for line in lines) if words]
 
 
@@ -124,8 +129,9 @@ def write_arpa(probs: list[dict[tuple, float]], backoffs: list[dict[tuple, float
 
 def build_arpa(text: str | Path, out: str | Path, order: int = 3, characters: bool = False) -> Path:
     """Estimate an ``order``-gram modified Kneser-Ney LM from ``text`` (one sentence per line,
-    normalised like transcripts, or a manifest; see :func:`read_sentences`) and write it to ``out`` in ARPA format. With ``characters`` the
-    units are characters, with ``|`` between words (for lexicon-free beam search)."""
+    normalised like transcripts, or a manifest; see :func:`read_sentences`) and write it to
+    ``out`` in ARPA format. With ``characters`` the units are characters, with ``|`` between
+    words (for lexicon-free beam search)."""
     if order < 2:
         raise ValueError(f"order {order}: KenLM loads only n-gram models of order 2 or more")
     sentences = read_sentences(text)

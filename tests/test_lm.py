@@ -134,3 +134,6 @@ def test_lm_build_reads_a_manifest_writes_its_lexicon_and_refuses_unigram_models
     assert main(["lm", "build", str(manifest), str(tmp_path / "unigram.arpa"), "--order", "1"]) == 2
     assert "order 1: KenLM loads only n-gram models of order 2 or more" in capsys.readouterr().err
     assert not (tmp_path / "unigram.arpa").exists()
+    manifest.write_text(manifest.read_text() + "not json\n")
+    assert main(["lm", "build", str(manifest), str(tmp_path / "bad.arpa")]) == 2
+    assert f"{manifest}, line 4: not a manifest line with a text field" in capsys.readouterr().err
