@@ -257,11 +257,15 @@ def _finish(recognizer: Recognizer, item: _Item, config: DecodingConfig) -> Tran
         words = greedy_words(log_probs, recognizer.vocabulary, recognizer.frame_seconds, config.word_break_seconds)
     # Time the words by forced alignment, one segment at a time (an hour in one piece would need
     # a trellis of frames x characters), with a few frames of margin on either side.
+    # Windows never overlap (neighbours split the gap between them halfway), so aligned words of
+    # adjacent segments cannot overlap either.
     aligned: list[Word] = []
     margin = 10
-    for segment in make_segments(words, config):
-        first = max(0, int(segment.start / recognizer.frame_seconds) - margin)
-        last = min(len(log_probs), math.ceil(segment.end / recognizer.frame_seconds) + margin)
+    segments = make_segments(words, config)
+    bounds = [0] + [round((a.end + b.start) / 2 / recognizer.frame_seconds) for a, b in zip(segments, segments[1:])] + [len(log_probs)]
+    for i, segment in enumerate(segments):
+        first = max(bounds[i], int(segment.start / recognizer.frame_seconds) - margin)
+        last = min(bounds[i + 1], math.ceil(segment.end / recognizer.frame_seconds) + margin)
         timed = align_words(log_probs[first:last], [w.word for w in segment.words], recognizer.vocabulary, recognizer.frame_seconds, offset=first)
         aligned += timed or segment.words  # too many characters for the frames: keep the decoder's times
     return Transcription(
