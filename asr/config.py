@@ -37,13 +37,16 @@ class SpecAugmentConfig:
 
 @dataclass
 class ModelConfig:
-    """Convolutional front-end (time subsampled by 4), bidirectional RNN stack, linear output."""
+    """Convolutional front-end (time subsampled by 4 or 2), bidirectional RNN stack, linear output."""
 
     rnn_type: str = "lstm"  # lstm | gru | rnn (plain tanh)
     num_layers: int = 3
     hidden_size: int = 256  # per direction
     dropout: float = 0.1
     conv_channels: int = 32
+    # Output frames per input frame: 4 gives 25 frames/s, 2 gives 50 (twice the RNN work). CTC needs
+    # a frame per character and one between doubled letters, so fast speech wants 2.
+    time_subsampling: int = 4
 
 
 @dataclass
@@ -97,7 +100,8 @@ class DecodingConfig:
     lm: str = ""  # KenLM n-gram LM (ARPA or binary): a word LM with a lexicon, a character LM without
     lexicon: str = ""  # words and spellings (asr.decoding.write_lexicon); empty: lexicon-free
     beam_size: int = 50
-    beam_threshold: float = 25.0
+    beam_threshold: float = 25.0  # hypotheses scoring this far below the best are dropped
+    beam_size_token: int = 0  # only this many most likely tokens are tried per frame (0: all)
     lm_weight: float = 2.0
     word_score: float = 0.0
     chunk_seconds: float = 30.0  # longer audio is cut into chunks of at most this length

@@ -1,4 +1,4 @@
-"""The acoustic model: conv front-end (time / 4), bidirectional RNN stack, linear onto the vocabulary."""
+"""The acoustic model: conv front-end (time / 4 or / 2), bidirectional RNN stack, linear onto the vocabulary."""
 
 from __future__ import annotations
 
@@ -10,40 +10,43 @@ from .config import ModelConfig
 from .features import GlobalNormalization, padding_mask
 
 _RNN_TYPES = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
-SUBSAMPLING = 4  # input feature frames per output frame
 
 
-def _conv_out(lengths: torch.Tensor) -> torch.Tensor:
-    """Length after a kernel-3, stride-2, padding-1 convolution."""
-    return torch.div(lengths - 1, 2, rounding_mode="floor") + 1
+def _conv_out(lengths: torch.Tensor, stride: int = 2) -> torch.Tensor:
+    """Length after a kernel-3, padding-1 convolution of stride 1 or 2."""
+    return torch.div(lengths - 1, stride, rounding_mode="floor") + 1
 
 
 class ConvSubsampling(nn.Module):
-    """Two stride-2 2-D convolutions over (time, mel): time and frequency shrink by 4."""
+    """Two 2-D convolutions over (time, mel): frequency shrinks by 4, time by ``time_subsampling``
+    (4: both convolutions have time stride 2; 2: only the first has)."""
 
-    def __init__(self, n_mels: int, channels: int, out_features: int):
+    def __init__(self, n_mels: int, channels: int, out_features: int, time_subsampling: int = 4):
         super().__init__()
+        if time_subsampling not in (2, 4):
+            raise ValueError(f"model.time_subsampling must be 2 or 4, not {time_subsampling!r}")
+        self.second_time_stride = time_subsampling // 2
         self.conv = nn.Sequential(
             nn.Conv2d(1, channels, kernel_size=3, stride=2, padding=1),
             nn.ReLU(),
-            nn.Conv2d(channels, channels, kernel_size=3, stride=2, padding=1),
+            nn.Conv2d(channels, channels, kernel_size=3, stride=(self.second_time_stride, 2), padding=1),
             nn.ReLU(),
         )
         reduced_mels = _conv_out(_conv_out(torch.tensor(n_mels))).item()
         self.project = nn.Linear(channels * reduced_mels, out_features)
 
     def output_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
-        return _conv_out(_conv_out(lengths))
+        return _conv_out(_conv_out(lengths), self.second_time_stride)
 
     def forward(self, features: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        x = self.conv(features.unsqueeze(1))  # (batch, channels, frames / 4, mels / 4)
+        x = self.conv(features.unsqueeze(1))  # (batch, channels, frames / time_subsampling, mels / 4)
         batch, channels, frames, mels = x.shape
         x = self.project(x.permute(0, 2, 1, 3).reshape(batch, frames, channels * mels))
         return x, self.output_lengths(lengths)
 
 
 class CTCModel(nn.Module):
-    """Log-mel features (batch, frames, n_mels) -> CTC logits (batch, frames / 4, vocab_size)."""
+    """Log-mel features (batch, frames, n_mels) -> CTC logits (batch, frames / time_subsampling, vocab_size)."""
 
     def __init__(self, n_mels: int, vocab_size: int, config: ModelConfig, utterance_mean_norm: bool = False):
         super().__init__()
@@ -51,7 +54,8 @@ class CTCModel(nn.Module):
         if config.rnn_type not in _RNN_TYPES:
             raise ValueError(f"model.rnn_type must be one of {', '.join(_RNN_TYPES)}, not {config.rnn_type!r}")
         self.normalize = GlobalNormalization(n_mels)
-        self.subsample = ConvSubsampling(n_mels, config.conv_channels, config.hidden_size)
+        self.time_subsampling = config.time_subsampling  # input feature frames per output frame
+        self.subsample = ConvSubsampling(n_mels, config.conv_channels, config.hidden_size, config.time_subsampling)
         self.rnn = _RNN_TYPES[config.rnn_type](
             input_size=config.hidden_size,
             hidden_size=config.hidden_size,

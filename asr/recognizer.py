@@ -11,7 +11,7 @@ from .config import Config, config_from_dict, config_to_dict
 from .config import DecodingConfig
 from .decoding import BeamSearchDecoder, greedy_decode
 from .features import LogMel
-from .model import SUBSAMPLING, CTCModel
+from .model import CTCModel
 from .text import Vocabulary
 
 
@@ -41,7 +41,7 @@ class Recognizer:
             raise ValueError(f"decoding.method must be greedy or beam, not {config.method!r}")
         if config.method == "greedy" and not config.lm and not config.lexicon:
             return None
-        key = (config.lm, config.lexicon, config.beam_size, config.beam_threshold, config.lm_weight, config.word_score)
+        key = (config.lm, config.lexicon, config.beam_size, config.beam_threshold, config.lm_weight, config.word_score, config.beam_size_token)
         if self._beam is None or self._beam[0] != key:  # building one loads the LM: keep it
             self._beam = (key, BeamSearchDecoder(self.vocabulary, *key))
         return self._beam[1]
@@ -54,7 +54,7 @@ class Recognizer:
     @property
     def frame_samples(self) -> int:
         """Audio samples per output frame."""
-        return self.frontend.hop_length * SUBSAMPLING
+        return self.frontend.hop_length * self.model.time_subsampling
 
     @property
     def frame_seconds(self) -> float:

@@ -15,6 +15,15 @@ def test_output_lengths_match_subsampling(rnn_type):
     assert logits.shape == (4, 26, 29)
 
 
+def test_time_subsampling_two_doubles_the_frame_rate():
+    model = CTCModel(80, 29, ModelConfig(num_layers=1, hidden_size=16, conv_channels=4, time_subsampling=2)).eval()
+    logits, out_lengths = model(torch.randn(3, 101, 80), torch.tensor([101, 57, 1]))
+    assert out_lengths.tolist() == [51, 29, 1]  # ceil(n / 2)
+    assert logits.shape == (3, 51, 29)
+    with pytest.raises(ValueError, match="time_subsampling"):
+        CTCModel(80, 29, ModelConfig(time_subsampling=3))
+
+
 def test_padding_does_not_change_outputs():
     model = CTCModel(80, 29, ModelConfig(num_layers=2, hidden_size=16, conv_channels=4)).eval()
     features = torch.randn(1, 40, 80)
