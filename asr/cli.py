@@ -27,13 +27,15 @@ def _add_decoding_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--lm", help="KenLM n-gram LM (ARPA or binary); selects beam search")
     group.add_argument("--lexicon", help="lexicon (word, then its characters and |); restricts words to it")
     group.add_argument("--beam-size", type=int)
+    group.add_argument("--beam-threshold", type=float, help="drop hypotheses this far below the best")
+    group.add_argument("--beam-size-token", type=int, help="most likely tokens tried per frame (0: all)")
     group.add_argument("--lm-weight", type=float)
     group.add_argument("--word-score", type=float)
 
 
 def _apply_decoding_options(recognizer, args: argparse.Namespace) -> None:
     decoding = recognizer.config.decoding
-    for name in ("lm", "lexicon", "beam_size", "lm_weight", "word_score"):
+    for name in ("lm", "lexicon", "beam_size", "beam_threshold", "beam_size_token", "lm_weight", "word_score"):
         value = getattr(args, name)
         if value is not None:
             setattr(decoding, name, str(Path(value).resolve()) if name in ("lm", "lexicon") else value)

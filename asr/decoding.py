@@ -84,7 +84,7 @@ class BeamSearchDecoder:
     ``asr lm build --characters``).
     """
 
-    def __init__(self, vocabulary: Vocabulary, lm: str = "", lexicon: str = "", beam_size: int = 50, beam_threshold: float = 25.0, lm_weight: float = 2.0, word_score: float = 0.0):
+    def __init__(self, vocabulary: Vocabulary, lm: str = "", lexicon: str = "", beam_size: int = 50, beam_threshold: float = 25.0, lm_weight: float = 2.0, word_score: float = 0.0, beam_size_token: int = 0):
         from torchaudio.models.decoder import ctc_decoder
 
         for name, path in (("LM", lm), ("lexicon", lexicon)):
@@ -107,6 +107,7 @@ class BeamSearchDecoder:
             lm=lm or None,
             lm_dict=lm_dict,
             beam_size=beam_size,
+            beam_size_token=beam_size_token or None,  # None: every token
             beam_threshold=beam_threshold,
             lm_weight=lm_weight,
             word_score=word_score,

@@ -82,6 +82,9 @@ def test_a_character_lm_makes_beam_search_pick_the_word_it_knows(tmp_path):
     assert plain(log_probs, lengths) == ["the cot"]  # beam search alone follows the acoustics
     with_lm = BeamSearchDecoder(vocabulary, lm=str(tmp_path / "chars.arpa"), beam_size=20, lm_weight=1.0)
     assert with_lm(log_probs, lengths) == ["the cat"]
+    # trying only the most likely token per frame leaves the LM nothing to choose from
+    one_token = BeamSearchDecoder(vocabulary, lm=str(tmp_path / "chars.arpa"), beam_size=20, lm_weight=1.0, beam_size_token=1)
+    assert one_token(log_probs, lengths) == ["the cot"]
 
 
 def test_a_lexicon_restricts_the_output_to_its_words(tmp_path):
