@@ -52,3 +52,21 @@ def test_stages_prepare_train_and_evaluate_a_speaker_split(tiny_librispeech, tmp
     results = (exp / "results.txt").read_text()
     assert results.startswith("test: WER ") and "(4 utterances)" in results
     assert (exp / "decode_test.jsonl").exists() and (exp / "model.pt").exists()
+
+
+def test_synthetic_copies_add_spoken_training_texts_to_the_training_set(tiny_librispeech, tmp_path):
+    exp, data = tmp_path / "exp", tmp_path / "data"
+    common = ["--config", "config_cpu.yaml", "--subset-dir", str(tiny_librispeech), "--data-dir", str(data), "--synthetic-copies", "2"]
+    tiny = ["model.hidden_size=16", "model.num_layers=1", "model.conv_channels=4", "train.epochs=1", f"train.exp_dir={exp}", "data.max_batch_seconds=20"]
+
+    done = run(*common, "--stop-stage", "2", *tiny)
+    assert done.returncode == 0, done.stderr
+    real = [json.loads(line) for line in (data / "train.jsonl").read_text().splitlines()]
+    synthetic = [json.loads(line) for line in (data / "synthetic" / "synthetic.jsonl").read_text().splitlines()]
+    mixed = [json.loads(line) for line in (data / "train_mixed.jsonl").read_text().splitlines()]
+    assert sorted(r["text"] for r in synthetic) == sorted(r["text"] for r in real * 2)  # each text spoken twice
+    assert len({r["voice"] for r in synthetic}) == len(synthetic)  # each time by another voice
+    assert all(0.5 < r["duration"] < 10 and (data / "synthetic" / r["audio_filepath"]).is_file() for r in synthetic)
+    assert len(mixed) == len(real) + len(synthetic) and all(Path(r["audio_filepath"]).is_absolute() for r in mixed)
+    assert f"{len(mixed)} training utterances" in done.stdout + done.stderr  # stage 2 trained on the mix
+    assert (exp / "model.pt").exists()

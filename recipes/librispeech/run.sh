@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # LibriSpeech recipe: download, prepare manifests, train, evaluate.
 #   bash recipes/librispeech/run.sh [--stage N] [--stop-stage N] [--config FILE] [--mirror M]
-#                                   [--subset-dir DIR] [--data-dir DIR] [section.key=value ...]
+#                                   [--subset-dir DIR] [--data-dir DIR] [--synthetic-copies N]
+#                                   [section.key=value ...]
 # Stages:
 #   0 download dev-clean, dev-other, test-clean, test-other and train-clean-100 into data/download
 #   1 prepare JSON-lines manifests in data/
@@ -10,6 +11,9 @@
 # With --subset-dir DIR (a LibriSpeech-layout folder such as ../shared/data/librispeech-dev-clean-subset)
 # nothing is downloaded: speakers 84 and 174 become the test set and the others the training set.
 # Manifests go to data/ (data/subset/ with --subset-dir) unless --data-dir says otherwise.
+# With --synthetic-copies N (subset mode) stage 1 also speaks each training transcript N times with
+# random eSpeak NG voices (data/subset/synthetic/) and stage 2 trains on real plus synthetic speech
+# (data/subset/train_mixed.jsonl).
 # Multi-GPU: set NPROC=N to launch stage 2 through torchrun with N processes.
 set -euo pipefail
 
@@ -19,6 +23,7 @@ config=config.yaml
 mirror=openslr
 subset_dir=""
 data=""
+synthetic_copies=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --stage) stage=$2; shift 2 ;;
@@ -27,6 +32,7 @@ while [ $# -gt 0 ]; do
     --mirror) mirror=$2; shift 2 ;;
     --subset-dir) subset_dir=$(realpath "$2"); shift 2 ;;
     --data-dir) data=$(realpath -m "$2"); shift 2 ;;
+    --synthetic-copies) synthetic_copies=$2; shift 2 ;;
     *) break ;;
   esac
 done
@@ -55,6 +61,10 @@ if run_stage 1; then
   if [ -n "$subset_dir" ]; then
     python ../../data_scripts/prepare_librispeech.py "$subset_dir" "$data/train.jsonl" --exclude-speakers 84 174
     python ../../data_scripts/prepare_librispeech.py "$subset_dir" "$data/test.jsonl" --include-speakers 84 174
+    if [ "$synthetic_copies" -gt 0 ]; then
+      python ../../data_scripts/synthesize_text.py "$data/train.jsonl" "$data/synthetic" \
+        --copies "$synthetic_copies" --mixed "$data/train_mixed.jsonl"
+    fi
   else
     for subset in train-clean-100 "${eval_sets[@]}"; do
       python ../../data_scripts/prepare_librispeech.py "data/download/LibriSpeech/$subset" "$data/$subset.jsonl"
@@ -64,7 +74,9 @@ fi
 if run_stage 2; then
   echo "stage 2: training ($config, $exp_dir)"
   if [ -n "$subset_dir" ]; then
-    overrides=("data.train_manifest=$data/train.jsonl" "data.dev_manifest=''" "${overrides[@]}")
+    train=$data/train.jsonl
+    if [ "$synthetic_copies" -gt 0 ]; then train=$data/train_mixed.jsonl; fi
+    overrides=("data.train_manifest=$train" "data.dev_manifest=''" "${overrides[@]}")
   fi
   if [ "${NPROC:-1}" -gt 1 ]; then
     torchrun --standalone --nproc_per_node "$NPROC" -m asr.cli train "$config" "${overrides[@]}"

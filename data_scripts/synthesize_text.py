@@ -1,0 +1,47 @@
+#!/usr/bin/env python3
+"""Speak the texts of a manifest (or a text file, one utterance per line) with random eSpeak NG voices,
+offline: wavs plus OUT_DIR/synthetic.jsonl, to mix into a small real training set.
+
+    python data_scripts/synthesize_text.py data/train.jsonl data/synthetic --copies 2 --mixed data/train_mixed.jsonl
+
+With --mixed, that manifest gets the input manifest's utterances followed by the synthetic ones
+(absolute audio paths, so it can live anywhere).
+"""
+
+import argparse
+import json
+
+from asr.data import read_manifest, write_manifest
+from asr.digits import make_synthetic_corpus
+from asr.text import normalize_text
+
+
+def read_texts(path: str) -> list[str]:
+    """Manifest texts (a .jsonl file) or the lines of a text file, normalised like transcripts."""
+    if path.endswith(".jsonl"):
+        return [u.text for u in read_manifest(path)]
+    with open(path, encoding="utf-8") as lines:
+        return [normalize_text(line) for line in lines if line.strip()]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("texts", help="manifest (.jsonl) or text file whose utterances are spoken")
+    parser.add_argument("out_dir", help="folder for wavs/synthetic/ and synthetic.jsonl")
+    parser.add_argument("--copies", type=int, default=1, help="times each text is spoken, each by another random voice")
+    parser.add_argument("--mixed", help="also write this manifest: the input manifest's utterances plus the synthetic ones")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--workers", type=int, default=2, help="synthesis processes")
+    args = parser.parse_args()
+    synthetic = make_synthetic_corpus(read_texts(args.texts), args.out_dir, args.copies, seed=args.seed, workers=args.workers)
+    print(synthetic)
+    if args.mixed:
+        if not args.texts.endswith(".jsonl"):
+            parser.error("--mixed needs a manifest (.jsonl) as input")
+        utterances = read_manifest(args.texts) + read_manifest(synthetic)
+        write_manifest(args.mixed, ({"audio_filepath": str(u.audio_filepath), "duration": u.duration, "text": u.text} for u in utterances))
+        print(args.mixed)
+
+
+if __name__ == "__main__":
+    main()
