@@ -89,6 +89,7 @@ class TrainConfig:
     early_stopping_patience: int = 0  # stop after this many evaluations without a better dev WER (0: off)
     average_last: int = 0  # model.pt averages the last k epoch models when that is no worse on dev (0: off)
     resume: bool = True  # continue from exp_dir/checkpoint.pt when it exists
+    init_from: str = ""  # start from this model file's weights (same model config and vocabulary), e.g. one pretrained on synthetic speech
     threads: int = 0  # torch CPU threads (0: torch's default)
 
 
@@ -190,7 +191,7 @@ def apply_overrides(values: dict[str, Any], overrides: list[str]) -> dict[str, A
     return values
 
 
-_PATH_KEYS = (("data", "train_manifest"), ("data", "dev_manifest"), ("data", "noise_dir"), ("train", "exp_dir"))
+_PATH_KEYS = (("data", "train_manifest"), ("data", "dev_manifest"), ("data", "noise_dir"), ("train", "exp_dir"), ("train", "init_from"))
 
 
 def _resolve_paths(values: dict[str, Any], base: Path) -> None:

@@ -68,6 +68,17 @@ def build_vocabulary(config: Config) -> Vocabulary:
     raise ValueError(f"data.vocabulary must be 'default' or 'from_training_data', not {config.data.vocabulary!r}")
 
 
+def init_weights(model: CTCModel, path: str, vocabulary: Vocabulary) -> None:
+    """Load a model file's weights into ``model``, which must have the same shape and vocabulary."""
+    data = load_model_file(path)
+    if data["vocabulary"] != vocabulary.characters:
+        raise ValueError(f"{path}: train.init_from has another vocabulary than this run")
+    try:
+        model.load_state_dict(data["state_dict"])
+    except RuntimeError as error:
+        raise ValueError(f"{path}: train.init_from does not fit this run's model config: {str(error).splitlines()[0]}") from None
+
+
 @torch.no_grad()
 def estimate_normalization(model: CTCModel, frontend: LogMel, utterances: list[Utterance], config: Config, device: torch.device) -> None:
     """Set the model's feature mean/variance from (a seeded sample of) the training utterances."""
@@ -268,8 +279,13 @@ def train(config: Config, observer: Callable[[Progress, list[int], torch.nn.Modu
             _set_random_states(checkpoint["random_states"][rank] if world_size > 1 else checkpoint["random_states"])
         if is_main:
             log.info("resumed from %s at step %d (epoch %d, batch %d of %d)", checkpoint_path, progress.step, progress.epoch, progress.batch_in_epoch, batches_per_epoch)
-    elif is_main:
-        estimate_normalization(model, frontend, train_utterances, config, device)
+    else:
+        if config.train.init_from:
+            init_weights(model, config.train.init_from, vocabulary)
+            if is_main:
+                log.info("weights from %s", config.train.init_from)
+        if is_main:  # (re-)estimated on this run's data, so that its features are normalised as the weights expect
+            estimate_normalization(model, frontend, train_utterances, config, device)
     if world_size > 1:
         # DDP copies rank 0's weights and buffers (the normalisation statistics) to every rank.
         ddp = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)

@@ -92,3 +92,19 @@ def test_files_that_are_not_models_are_refused(tmp_path):
     torch.save({"format": "asr-model", "format_version": 99, "asr_version": "9.0"}, future)
     with pytest.raises(ModelFileError, match="format version 99"):
         load_model_file(future)
+
+
+def test_init_from_starts_from_a_model_files_weights(tiny_config, tmp_path):
+    pretrained = train(tiny_config)
+    first = load_model_file(pretrained)["state_dict"]
+    tiny_config.train.init_from = str(pretrained)
+    tiny_config.train.exp_dir = str(tmp_path / "finetuned")
+    tiny_config.train.lr = 0.0  # no update: the result must be the loaded weights
+    second = load_model_file(train(tiny_config))["state_dict"]
+    weights = [k for k in first if not k.startswith("normalize.")]
+    assert weights and all(torch.equal(first[k], second[k]) for k in weights)
+
+    tiny_config.train.exp_dir = str(tmp_path / "other_shape")
+    tiny_config.model.hidden_size += 8
+    with pytest.raises(ValueError, match="init_from does not fit this run's model config"):
+        train(tiny_config)
