@@ -2,14 +2,16 @@
 """Speak the texts of a manifest (or a text file, one utterance per line) with random eSpeak NG voices,
 offline: wavs plus OUT_DIR/synthetic.jsonl, to mix into a small real training set.
 
-    python data_scripts/synthesize_text.py data/train.jsonl data/synthetic --copies 2 --mixed data/train_mixed.jsonl
+    python data_scripts/synthesize_text.py data/train.jsonl data/synthetic --phrase-words 2 5 --mixed data/train_mixed.jsonl
 
+With --phrase-words MIN MAX each text is cut into phrases of MIN to MAX consecutive words, each spoken
+on its own: short utterances are what gets a character CTC model off its all-blank plateau fast.
 With --mixed, that manifest gets the input manifest's utterances followed by the synthetic ones
 (absolute audio paths, so it can live anywhere).
 """
 
 import argparse
-import json
+import random
 
 from asr.data import read_manifest, write_manifest
 from asr.digits import make_synthetic_corpus
@@ -24,16 +26,34 @@ def read_texts(path: str) -> list[str]:
         return [normalize_text(line) for line in lines if line.strip()]
 
 
+def split_into_phrases(texts: list[str], min_words: int, max_words: int, seed: int) -> list[str]:
+    """Consecutive runs of ``min_words`` to ``max_words`` words of each text (the last may be shorter)."""
+    rng = random.Random(seed)
+    phrases = []
+    for text in texts:
+        words = text.split()
+        start = 0
+        while start < len(words):
+            length = rng.randint(min_words, max_words)
+            phrases.append(" ".join(words[start : start + length]))
+            start += length
+    return phrases
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("texts", help="manifest (.jsonl) or text file whose utterances are spoken")
     parser.add_argument("out_dir", help="folder for wavs/synthetic/ and synthetic.jsonl")
     parser.add_argument("--copies", type=int, default=1, help="times each text is spoken, each by another random voice")
+    parser.add_argument("--phrase-words", type=int, nargs=2, metavar=("MIN", "MAX"), help="speak phrases of MIN to MAX words instead of whole texts")
     parser.add_argument("--mixed", help="also write this manifest: the input manifest's utterances plus the synthetic ones")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=2, help="synthesis processes")
     args = parser.parse_args()
-    synthetic = make_synthetic_corpus(read_texts(args.texts), args.out_dir, args.copies, seed=args.seed, workers=args.workers)
+    texts = read_texts(args.texts)
+    if args.phrase_words:
+        texts = split_into_phrases(texts, *args.phrase_words, seed=args.seed)
+    synthetic = make_synthetic_corpus(texts, args.out_dir, args.copies, seed=args.seed, workers=args.workers)
     print(synthetic)
     if args.mixed:
         if not args.texts.endswith(".jsonl"):

@@ -54,7 +54,7 @@ def test_stages_prepare_train_and_evaluate_a_speaker_split(tiny_librispeech, tmp
     assert (exp / "decode_test.jsonl").exists() and (exp / "model.pt").exists()
 
 
-def test_synthetic_copies_add_spoken_training_texts_to_the_training_set(tiny_librispeech, tmp_path):
+def test_synthetic_copies_pretrain_on_spoken_phrases_then_train_on_the_mix(tiny_librispeech, tmp_path):
     exp, data = tmp_path / "exp", tmp_path / "data"
     common = ["--config", "config_cpu.yaml", "--subset-dir", str(tiny_librispeech), "--data-dir", str(data), "--synthetic-copies", "2"]
     tiny = ["model.hidden_size=16", "model.num_layers=1", "model.conv_channels=4", "train.epochs=1", f"train.exp_dir={exp}", "data.max_batch_seconds=20"]
@@ -64,9 +64,13 @@ def test_synthetic_copies_add_spoken_training_texts_to_the_training_set(tiny_lib
     real = [json.loads(line) for line in (data / "train.jsonl").read_text().splitlines()]
     synthetic = [json.loads(line) for line in (data / "synthetic" / "synthetic.jsonl").read_text().splitlines()]
     mixed = [json.loads(line) for line in (data / "train_mixed.jsonl").read_text().splitlines()]
-    assert sorted(r["text"] for r in synthetic) == sorted(r["text"] for r in real * 2)  # each text spoken twice
+    # the training texts cut into phrases of at most 5 words, each spoken twice
+    assert sorted(w for r in synthetic for w in r["text"].split()) == sorted(w for r in real * 2 for w in r["text"].split())
+    assert all(len(r["text"].split()) <= 5 for r in synthetic)
     assert len({r["voice"] for r in synthetic}) == len(synthetic)  # each time by another voice
     assert all(0.5 < r["duration"] < 10 and (data / "synthetic" / r["audio_filepath"]).is_file() for r in synthetic)
     assert len(mixed) == len(real) + len(synthetic) and all(Path(r["audio_filepath"]).is_absolute() for r in mixed)
-    assert f"{len(mixed)} training utterances" in done.stdout + done.stderr  # stage 2 trained on the mix
+    log = done.stdout + done.stderr
+    assert f"{len(synthetic)} training utterances" in log and (exp / "pretrain" / "model.pt").exists()  # stage 2a
+    assert f"{len(mixed)} training utterances" in log and f"weights from {exp / 'pretrain' / 'model.pt'}" in log
     assert (exp / "model.pt").exists()

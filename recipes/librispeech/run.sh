@@ -11,9 +11,11 @@
 # With --subset-dir DIR (a LibriSpeech-layout folder such as ../shared/data/librispeech-dev-clean-subset)
 # nothing is downloaded: speakers 84 and 174 become the test set and the others the training set.
 # Manifests go to data/ (data/subset/ with --subset-dir) unless --data-dir says otherwise.
-# With --synthetic-copies N (subset mode) stage 1 also speaks each training transcript N times with
-# random eSpeak NG voices (data/subset/synthetic/) and stage 2 trains on real plus synthetic speech
-# (data/subset/train_mixed.jsonl).
+# With --synthetic-copies N (subset mode) stage 1 also cuts the training transcripts into phrases of
+# 2-5 words and speaks each N times with random eSpeak NG voices (data/subset/synthetic/); stage 2
+# then first trains on those phrases alone (EXP_DIR/pretrain: short, clean utterances get a character
+# model off CTC's all-blank plateau within minutes) and goes on from that model on real plus
+# synthetic speech (data/subset/train_mixed.jsonl).
 # Multi-GPU: set NPROC=N to launch stage 2 through torchrun with N processes.
 set -euo pipefail
 
@@ -63,7 +65,7 @@ if run_stage 1; then
     python ../../data_scripts/prepare_librispeech.py "$subset_dir" "$data/test.jsonl" --include-speakers 84 174
     if [ "$synthetic_copies" -gt 0 ]; then
       python ../../data_scripts/synthesize_text.py "$data/train.jsonl" "$data/synthetic" \
-        --copies "$synthetic_copies" --mixed "$data/train_mixed.jsonl"
+        --phrase-words 2 5 --copies "$synthetic_copies" --mixed "$data/train_mixed.jsonl"
     fi
   else
     for subset in train-clean-100 "${eval_sets[@]}"; do
@@ -75,7 +77,13 @@ if run_stage 2; then
   echo "stage 2: training ($config, $exp_dir)"
   if [ -n "$subset_dir" ]; then
     train=$data/train.jsonl
-    if [ "$synthetic_copies" -gt 0 ]; then train=$data/train_mixed.jsonl; fi
+    if [ "$synthetic_copies" -gt 0 ]; then
+      echo "stage 2a: pretraining on synthetic phrases ($exp_dir/pretrain)"
+      asr train "$config" "data.train_manifest=$data/synthetic/synthetic.jsonl" "data.dev_manifest=''" "${overrides[@]}" \
+        data.max_batch_seconds=20 train.epochs=6 train.lr=3e-3 "train.exp_dir=$exp_dir/pretrain"
+      train=$data/train_mixed.jsonl
+      overrides=("train.init_from=$exp_dir/pretrain/model.pt" "${overrides[@]}")
+    fi
     overrides=("data.train_manifest=$train" "data.dev_manifest=''" "${overrides[@]}")
   fi
   if [ "${NPROC:-1}" -gt 1 ]; then
