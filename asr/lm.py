@@ -26,6 +26,7 @@ from .text import normalize_text
 log = logging.getLogger(__name__)
 
 BOS, EOS, UNK = "<s>", "</s>", "<unk>"
+KENLM_MAX_ORDER = 6  # flashlight-text's KenLM build: "compiled to support up to 6"
 FALLBACK_DISCOUNTS = (0.5, 1.0, 1.5)  # lmplz --discount_fallback's, for orders with too few counts
 
 
@@ -132,8 +133,8 @@ def build_arpa(text: str | Path, out: str | Path, order: int = 3, characters: bo
     normalised like transcripts, or a manifest; see :func:`read_sentences`) and write it to
     ``out`` in ARPA format. With ``characters`` the units are characters, with ``|`` between
     words (for lexicon-free beam search)."""
-    if order < 2:
-        raise ValueError(f"order {order}: KenLM loads only n-gram models of order 2 or more")
+    if not 2 <= order <= KENLM_MAX_ORDER:
+        raise ValueError(f"order {order}: the KenLM in flashlight-text loads n-gram models of order 2 to {KENLM_MAX_ORDER} only")
     sentences = read_sentences(text)
     if not sentences:
         raise ValueError(f"{text}: no text to build an LM from")

@@ -135,8 +135,10 @@ def test_lm_build_reads_a_manifest_writes_its_lexicon_and_refuses_unigram_models
     unigrams = {gram for gram in read_arpa(tmp_path / "digits.arpa") if len(gram) == 1}
     assert unigrams == {("<s>",), ("</s>",), ("<unk>",)} | {(word,) for word in lexicon}
     assert main(["lm", "build", str(manifest), str(tmp_path / "unigram.arpa"), "--order", "1"]) == 2
-    assert "order 1: KenLM loads only n-gram models of order 2 or more" in capsys.readouterr().err
+    assert "order 1: the KenLM in flashlight-text loads n-gram models of order 2 to 6 only" in capsys.readouterr().err
     assert not (tmp_path / "unigram.arpa").exists()
+    assert main(["lm", "build", str(manifest), str(tmp_path / "order7.arpa"), "--order", "7", "--characters"]) == 2
+    assert "order 7: the KenLM in flashlight-text loads n-gram models of order 2 to 6 only" in capsys.readouterr().err
     manifest.write_text(manifest.read_text() + "not json\n")
     assert main(["lm", "build", str(manifest), str(tmp_path / "bad.arpa")]) == 2
     assert f"{manifest}, line 4: not a manifest line with a text field" in capsys.readouterr().err
