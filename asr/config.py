@@ -44,8 +44,8 @@ class ModelConfig:
     hidden_size: int = 256  # per direction
     dropout: float = 0.1
     conv_channels: int = 32
-    # Output frames per input frame: 4 gives 25 frames/s, 2 gives 50 (twice the RNN work). CTC needs
-    # a frame per character and one between doubled letters, so fast speech wants 2.
+    # Input frames per output frame: 4 gives 25 frames/s, 2 gives 50 (twice the RNN work). CTC needs
+    # a frame per character and one between doubled letters, so fast speech may need 2 (not yet shown).
     time_subsampling: int = 4
 
 

@@ -147,9 +147,9 @@ def make_synthetic_corpus(
     """Speak each of ``texts`` ``copies`` times, each time with a random accent, voice variant, rate
     and pitch, into ``out_dir/wavs/synthetic/``; return the manifest ``out_dir/synthetic.jsonl``.
 
-    Synthetic speech is clean and consistent, which lets a character model learn to align letters
-    with sound; mixed into a real training set of an hour or two it can get a model off the CTC
-    plateau where real speech alone leaves it. Texts should be lower-case words (manifest texts).
+    Synthetic speech is clean and consistent: short phrases of it (see data_scripts/synthesize_text.py
+    --phrase-words) got a character model off CTC's blank plateau where an hour or two of real
+    speech alone did not (whole synthetic sentences did not). Texts should be lower-case words.
     """
     out_dir = Path(out_dir)
     (out_dir / "wavs" / "synthetic").mkdir(parents=True, exist_ok=True)
