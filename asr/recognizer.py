@@ -90,6 +90,13 @@ class Recognizer:
 
         return transcribe(self, audio, batch_size, sample_rate, errors, progress, **decoding)
 
+    def align(self, audio, text: str, sample_rate: int | None = None):
+        """Word timings (a list of :class:`~asr.decoding.Word`) of a known transcript in one
+        recording; see :func:`asr.transcribe.align`."""
+        from .transcribe import align
+
+        return align(self, audio, text, sample_rate)
+
 
 def load_model(path: str | Path, device: str | None = None) -> Recognizer:
     """Load a model file (or a training checkpoint) onto ``device`` (``cuda`` when available by default)."""

@@ -17,7 +17,8 @@ from asr.config import DecodingConfig
 from asr.data import read_manifest
 from asr.digits import digit_string
 from asr.metrics import error_rates
-from asr.transcribe import plan_regions
+from asr.decoding import Word
+from asr.transcribe import plan_regions, refine_word_edges
 
 from .conftest import speech, write_wav
 
@@ -175,6 +176,26 @@ def test_regions_are_cut_in_pauses_and_fit_in_a_chunk():
         assert any(start <= cut <= end for start, end in pauses), cut / rate
 
 
+def test_word_edges_move_to_where_the_sound_starts_and_stops_but_not_into_a_neighbour():
+    rate = 16000
+    rng = np.random.default_rng(0)
+    audio = rng.normal(0, 1e-3, 3 * rate).astype(np.float32)
+    t = np.arange(3 * rate) / rate
+    for start, end in ((0.5, 0.9), (1.4, 1.7), (1.7, 2.2)):  # the last two touch: no pause
+        on = (t >= start) & (t < end)
+        audio[on] += (0.3 * np.sin(2 * np.pi * 220 * t[on])).astype(np.float32)
+    # as CTC alignment leaves them: ends early, a start late, one start early in the pause
+    words = [Word("a", 0.56, 0.78, 0.9), Word("b", 1.32, 1.62, 0.8), Word("c", 1.76, 2.05, 0.7)]
+    refined = refine_word_edges(words, audio, rate)
+    assert [w.word for w in refined] == ["a", "b", "c"] and [w.confidence for w in refined] == [0.9, 0.8, 0.7]
+    assert (refined[0].start, refined[0].end) == (pytest.approx(0.5, abs=0.011), pytest.approx(0.9, abs=0.011))
+    assert refined[1].start == pytest.approx(1.4, abs=0.011)
+    # b may extend up to c's start but not past it; c may not start before b ends
+    assert 1.62 <= refined[1].end <= 1.76 and refined[2].start >= refined[1].end
+    assert refined[2].end == pytest.approx(2.2, abs=0.011)
+    assert refine_word_edges([], audio, rate) == []
+
+
 def test_chunked_and_unchunked_decoding_of_a_two_minute_file_give_the_same_words(model, test_utterances):
     audio, text = long_speech(120)
     assert len(plan_regions(audio, 16000, model.frame_samples, model.config.decoding)) >= 4
@@ -261,22 +282,38 @@ def test_a_model_file_from_an_incompatible_version_gets_a_clear_error(trained_di
         asr.load_model(tmp_path / "future.pt")
 
 
-@pytest.mark.xfail(reason="issue 5 target not met yet: the small test model misses isolated words and word ends come out up to 120 ms early", strict=False)
-def test_aligned_words_fall_within_100_ms_of_where_they_were_said(model):
-    """Separately synthesized words, trimmed to their sound, joined with known pauses."""
-    import difflib
-
+def separately_spoken_words(seed: int = 7, count: int = 12) -> tuple[np.ndarray, list[tuple[str, float, float]]]:
+    """Separately synthesized digit words, trimmed to their sound, joined with 0.5 s pauses (light
+    noise throughout); the audio and each word's true (word, start, end) in seconds."""
     import librosa
 
-    rng = random.Random(7)
-    words = [digit_string(rng, 1, 1) for _ in range(12)]
+    rng = random.Random(seed)
     pieces, truth, t = [np.zeros(8000, np.float32)], [], 0.5
-    for word in words:
+    for word in [digit_string(rng, 1, 1) for _ in range(count)]:
         audio, _ = librosa.effects.trim(speech(word, rate=140), top_db=40)
         truth.append((word, t, t + len(audio) / 16000))
         pieces += [audio, np.zeros(int(0.5 * 16000), np.float32)]
         t += len(audio) / 16000 + 0.5
-    audio = np.concatenate(pieces) + np.random.default_rng(7).normal(0, 1e-3, int(t * 16000) + 1).astype(np.float32)[: sum(map(len, pieces))]
+    audio = np.concatenate(pieces)
+    return audio + np.random.default_rng(seed).normal(0, 1e-3, len(audio)).astype(np.float32), truth
+
+
+@pytest.mark.parametrize("seed", [7, 8])
+def test_forced_alignment_puts_each_word_within_100_ms_of_where_it_was_said(model, seed):
+    audio, truth = separately_spoken_words(seed)
+    aligned = model.align(audio, " ".join(word for word, _, _ in truth))
+    assert [w.word for w in aligned] == [word for word, _, _ in truth]
+    for (word, start, end), got in zip(truth, aligned):
+        assert abs(got.start - start) <= 0.1 and abs(got.end - end) <= 0.1, (word, start, end, got)
+        assert 0 < got.confidence <= 1
+
+
+@pytest.mark.xfail(reason="issue 5: the small test model often misrecognises single digits spoken alone, and hears "
+                   "'three' in long noise-only pauses; the timing of the words it does recognise is within 100 ms", strict=False)
+def test_transcribed_words_fall_within_100_ms_of_where_they_were_said(model):
+    import difflib
+
+    audio, truth = separately_spoken_words(7)
     got = [w for s in model.transcribe(audio).segments for w in s.words]
     matcher = difflib.SequenceMatcher(None, [w for w, _, _ in truth], [g.word for g in got], autojunk=False)
     matched = [(truth[a + k], got[b + k]) for a, b, n in matcher.get_matching_blocks() for k in range(n)]
