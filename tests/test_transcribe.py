@@ -15,7 +15,7 @@ from asr.checkpoint import ModelFileError, atomic_save, load_model_file
 from asr.cli import main
 from asr.config import DecodingConfig
 from asr.data import read_manifest
-from asr.digits import digit_string
+from asr.digits import digit_string, separately_spoken_digits
 from asr.metrics import error_rates
 from asr.decoding import Word
 from asr.transcribe import plan_regions, refine_word_edges
@@ -282,25 +282,9 @@ def test_a_model_file_from_an_incompatible_version_gets_a_clear_error(trained_di
         asr.load_model(tmp_path / "future.pt")
 
 
-def separately_spoken_words(seed: int = 7, count: int = 12) -> tuple[np.ndarray, list[tuple[str, float, float]]]:
-    """Separately synthesized digit words, trimmed to their sound, joined with 0.5 s pauses (light
-    noise throughout); the audio and each word's true (word, start, end) in seconds."""
-    import librosa
-
-    rng = random.Random(seed)
-    pieces, truth, t = [np.zeros(8000, np.float32)], [], 0.5
-    for word in [digit_string(rng, 1, 1) for _ in range(count)]:
-        audio, _ = librosa.effects.trim(speech(word, rate=140), top_db=40)
-        truth.append((word, t, t + len(audio) / 16000))
-        pieces += [audio, np.zeros(int(0.5 * 16000), np.float32)]
-        t += len(audio) / 16000 + 0.5
-    audio = np.concatenate(pieces)
-    return audio + np.random.default_rng(seed).normal(0, 1e-3, len(audio)).astype(np.float32), truth
-
-
 @pytest.mark.parametrize("seed", [7, 8])
 def test_forced_alignment_puts_each_word_within_100_ms_of_where_it_was_said(model, seed):
-    audio, truth = separately_spoken_words(seed)
+    audio, truth = separately_spoken_digits(seed)
     aligned = model.align(audio, " ".join(word for word, _, _ in truth))
     assert [w.word for w in aligned] == [word for word, _, _ in truth]
     for (word, start, end), got in zip(truth, aligned):
@@ -313,7 +297,7 @@ def test_forced_alignment_puts_each_word_within_100_ms_of_where_it_was_said(mode
 def test_transcribed_words_fall_within_100_ms_of_where_they_were_said(model):
     import difflib
 
-    audio, truth = separately_spoken_words(7)
+    audio, truth = separately_spoken_digits(7)
     got = [w for s in model.transcribe(audio).segments for w in s.words]
     matcher = difflib.SequenceMatcher(None, [w for w, _, _ in truth], [g.word for g in got], autojunk=False)
     matched = [(truth[a + k], got[b + k]) for a, b, n in matcher.get_matching_blocks() for k in range(n)]
