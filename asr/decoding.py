@@ -114,11 +114,15 @@ class BeamSearchDecoder:
             blank_token=_BLANK_TOKEN,
             sil_token=_WORD_BOUNDARY,
             unk_word="<unk>",
+            log_add=True,  # paths to the same words add up (a CTC prefix's probability), not max: lower WER
         )
 
     def words(self, log_probs: torch.Tensor, lengths: torch.Tensor, frame_seconds: float) -> list[list[Word]]:
         """Best words of each utterance in a (batch, frames, vocab) batch, timed by their tokens' frames."""
-        results = self.decoder(log_probs.detach().float().cpu().contiguous(), lengths.detach().cpu().to(torch.int32))
+        log_probs, lengths = log_probs.detach().float().cpu(), lengths.detach().cpu()
+        if self.lexicon:
+            log_probs, lengths = _end_with_word_boundary(log_probs, lengths, self.vocabulary.tokens.index(" "))
+        results = self.decoder(log_probs.contiguous(), lengths.to(torch.int32))
         batch = []
         for hypotheses in results:
             words: list[Word] = []
@@ -145,6 +149,20 @@ class BeamSearchDecoder:
     def __call__(self, log_probs: torch.Tensor, lengths: torch.Tensor) -> list[str]:
         """Best transcript of each utterance in a batch."""
         return [" ".join(w.word for w in words) for words in self.words(log_probs, lengths, 1.0)]
+
+
+def _end_with_word_boundary(log_probs: torch.Tensor, lengths: torch.Tensor, boundary_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Append to each utterance one frame that is surely the word boundary.
+
+    flashlight completes a lexicon word (and scores it with the LM) only at the boundary token that
+    ends its spelling, but our models never emit a space after an utterance's last word: without
+    this frame the search ends inside that word and returns its partial spelling, unscored."""
+    batch, frames, vocab = log_probs.shape
+    padded = torch.full((batch, frames + 1, vocab), -1e4, dtype=log_probs.dtype)  # log(0), finite for flashlight
+    padded[:, :frames] = log_probs
+    padded[torch.arange(batch), lengths.long(), :] = -1e4
+    padded[torch.arange(batch), lengths.long(), boundary_id] = 0.0
+    return padded, lengths + 1
 
 
 def align_words(log_probs: torch.Tensor, words: list[str], vocabulary: Vocabulary, frame_seconds: float, offset: int = 0) -> list[Word]:

@@ -103,6 +103,24 @@ def test_a_lexicon_restricts_the_output_to_its_words(tmp_path):
         BeamSearchDecoder(vocabulary, lm=str(tmp_path / "missing.arpa"))
 
 
+def test_the_word_lm_also_chooses_an_utterances_last_word(tmp_path):
+    # models emit no space after the last word; the LM must still score that word in its context
+    vocabulary = Vocabulary()
+    text = tmp_path / "text.txt"
+    text.write_text("the cat sat\na cab ran\nthe cat\na cab\n" * 3)  # cat and cab equally common
+    build_arpa(text, tmp_path / "words.arpa", order=2)
+    lexicon = write_lexicon(["the", "cat", "cab", "sat", "a", "ran"], tmp_path / "lexicon.txt")
+    frames = spell("the cab", {6: {"b": 0.55, "t": 0.45}})
+    frames[-1] = {"-": 1.0}  # as our models do: no space after the last word
+    log_probs = emissions(frames, vocabulary)
+    lengths = torch.tensor([log_probs.shape[1]])
+    assert greedy_decode(log_probs, lengths, vocabulary) == ["the cab"]
+    decoder = BeamSearchDecoder(vocabulary, lm=str(tmp_path / "words.arpa"), lexicon=str(lexicon), beam_size=20, lm_weight=1.0)
+    assert decoder(log_probs, lengths) == ["the cat"]
+    words = decoder.words(log_probs, lengths, frame_seconds=0.1)[0]
+    assert [w.word for w in words] == ["the", "cat"] and words[-1].end <= lengths.item() * 0.1
+
+
 def test_tune_lm_stores_the_best_weights_in_the_model_file(tiny_config, digits_corpus, tmp_path, capsys):
     from asr.recognizer import load_model
     from asr.train import train
