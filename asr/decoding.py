@@ -171,6 +171,8 @@ def align_words(log_probs: torch.Tensor, words: list[str], vocabulary: Vocabular
     torchaudio's ``forced_align`` gives the best frame path that spells the words; a word spans
     from the first frame of its first character to the last frame of its last, and its confidence
     is the mean posterior of its characters on their frames. ``offset`` (frames) is added to times.
+    CTC fires a character on one or two frames, often before its sound ends: ``transcribe`` and
+    ``align`` move these edges to the sound afterwards (``refine_word_edges``).
     """
     import torchaudio.functional as F
 
@@ -200,16 +202,10 @@ def align_words(log_probs: torch.Tensor, words: list[str], vocabulary: Vocabular
     for word in words:
         first, last = index, index + len(word) - 1
         chars = spans[first : last + 1]
-        # CTC emits a word's last character before the sound ends: extend the end into the blanks
-        # that follow by half of them, at most 2 frames (80 ms).
-        after = chars[-1][1] + 1
-        blanks = 0
-        while after + blanks < len(path) and path[after + blanks] == vocabulary.blank_id:
-            blanks += 1
         timed.append(Word(
             word,
             round((offset + chars[0][0]) * frame_seconds, 3),
-            round((offset + after + min(2, blanks // 2)) * frame_seconds, 3),
+            round((offset + chars[-1][1] + 1) * frame_seconds, 3),
             round(sum(c[2] for c in chars) / len(chars), 4),
         ))
         index = last + 2  # skip the space
