@@ -147,6 +147,28 @@ def _transcribe(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+def _align(args: argparse.Namespace) -> int:
+    from .audio import load_audio
+    from .recognizer import load_model
+    from .transcribe import Transcription, make_segments
+    from .writers import WRITERS
+
+    text = sys.stdin.read() if args.transcript == "-" else Path(args.transcript).read_text(encoding="utf-8")
+    recognizer = load_model(args.model, device=args.device)
+    samples = load_audio(args.audio, recognizer.sample_rate)
+    words = recognizer.align(samples, text)
+    if not words and text.strip():
+        raise ValueError(f"{args.audio}: too short for the transcript {args.transcript} (or no word of it is in the model's alphabet)")
+    result = Transcription(
+        source=str(args.audio),
+        text=" ".join(w.word for w in words),
+        duration=round(len(samples) / recognizer.sample_rate, 4),
+        segments=make_segments(words, recognizer.config.decoding),
+    )
+    sys.stdout.write(WRITERS[args.format](result, word_level=args.word_timestamps))
+    return 0
+
+
 def _export_model(args: argparse.Namespace) -> int:
     from .config import apply_overrides, config_from_dict, config_to_dict
     from .recognizer import load_model
@@ -194,6 +216,15 @@ def build_parser() -> argparse.ArgumentParser:
     transcribe.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's choice)")
     _add_decoding_options(transcribe)
     transcribe.set_defaults(run=_transcribe)
+
+    align = commands.add_parser("align", help="when each word of a known transcript was said (CTC forced alignment)")
+    align.add_argument("model", help="model file or training checkpoint")
+    align.add_argument("audio", help="one audio file")
+    align.add_argument("transcript", help="text file with what is said in it (- for standard input)")
+    align.add_argument("--format", choices=["json", "srt", "vtt", "tsv"], default="json", help="output format (default: json, with each word's times and confidence)")
+    align.add_argument("--word-timestamps", action="store_true", help="srt, vtt, tsv: one cue (row) per word")
+    align.add_argument("--device", default=None, help="cpu, cuda, cuda:N (default: cuda when available)")
+    align.set_defaults(run=_align)
 
     export = commands.add_parser("export-model", help="write a self-contained model file from a checkpoint or model file")
     export.add_argument("checkpoint", help="training checkpoint (checkpoint.pt, best.pt) or model file")
