@@ -2,17 +2,19 @@
 """LM beam-search speed and WER: this package's decoder (torchaudio's ctc_decoder, flashlight-text)
 against pyctcdecode, on the same log-probabilities, KenLM model and beam width.
 
-    python benchmarks/decode_speed.py MODEL MANIFEST --lm LM.arpa --lexicon LEXICON [--beam-size 50]
+    python benchmarks/decode_speed.py MODEL MANIFEST --lm LM.arpa --lexicon LEXICON [--dev DEV] [--beam-size 50]
 
 The acoustic model runs once; then each decoder decodes every utterance, one at a time on one
 thread, for each (LM weight, word score) pair of a small grid (each decoder's weights have their
-own scale), and the best pair of each is reported with its decoding time. pyctcdecode gets the
-lexicon's words as its unigram list (its way of knowing the vocabulary); ours searches within the
-lexicon. Then, at our best pair, our decoder's pruning is tightened (beam threshold x tokens
-tried per frame; pyctcdecode keeps its own default pruning: tokens below log-prob -5 and beams
-10 below the best are dropped) and the fastest setting whose WER is no worse than pyctcdecode's
-best is reported too. Needs `pip install --no-deps pyctcdecode pygtrie kenlm` (--no-deps:
-pyctcdecode 0.5 pins numpy<2 but runs on numpy 2; kenlm compiles from source, about a minute).
+own scale), and the best pair of each is reported with its decoding time: best on MANIFEST itself
+by default; with --dev, each decoder's pair is chosen on DEV and MANIFEST is then decoded with it,
+so that no figure reported was tuned on. pyctcdecode gets the lexicon's words as its unigram list
+(its way of knowing the vocabulary); ours searches within the lexicon. Then, at our pair, our
+decoder's pruning is tightened (beam threshold x tokens tried per frame) and the fastest setting
+whose WER is no worse than pyctcdecode's is reported; pyctcdecode's own pruning (by default it
+drops tokens below log-prob -5 and beams 10 below the best) is tightened too, for comparison.
+Needs `pip install --no-deps pyctcdecode pygtrie kenlm` (--no-deps: pyctcdecode 0.5 pins
+numpy<2 but runs on numpy 2; kenlm compiles from source, about a minute).
 Target: ours at least 10 times faster at equal or better WER.
 """
 
@@ -38,9 +40,10 @@ def main() -> None:
     parser.add_argument("manifest", help="JSON-lines manifest to decode and score")
     parser.add_argument("--lm", required=True, help="word n-gram LM (ARPA), used by both decoders")
     parser.add_argument("--lexicon", required=True, help="lexicon (asr lm build --lexicon); its words are pyctcdecode's unigrams")
+    parser.add_argument("--dev", help="manifest to choose each decoder's LM weight and word score on (default: MANIFEST itself)")
     parser.add_argument("--beam-size", type=int, default=50)
-    parser.add_argument("--weights", default="0.5,0.75,1,1.5,2", help="LM weights to try (comma-separated)")
-    parser.add_argument("--scores", default="-2,-1,0,1", help="word scores to try (comma-separated; negative ones: --scores=-2,-1)")
+    parser.add_argument("--weights", default="0.5,0.75,1,1.25,1.5,2", help="LM weights to try (comma-separated)")
+    parser.add_argument("--scores", default="-2,-1.5,-1,-0.5,0,1", help="word scores to try (comma-separated; negative ones: --scores=-2,-1)")
     parser.add_argument("--thresholds", default="25,15,10", help="our beam thresholds to try at our best weights")
     parser.add_argument("--token-beams", default="0,10,5", help="our tokens tried per frame (0: all) to try at our best weights")
     args = parser.parse_args()
@@ -55,36 +58,48 @@ def main() -> None:
 
     torch.set_num_threads(1)
     recognizer = asr.load_model(args.model, device="cpu")
-    utterances = read_manifest(args.manifest, None)
-    outputs = utterance_log_probs(recognizer, utterances, progress=False)
-    references = [u.text for u in utterances]
     vocabulary = recognizer.vocabulary
+
+    def load(manifest: str) -> tuple[list[torch.Tensor], list[str]]:
+        utterances = read_manifest(manifest, None)
+        return utterance_log_probs(recognizer, utterances, progress=False), [u.text for u in utterances]
+
+    outputs, references = load(args.manifest)
+    tune_outputs, tune_references = load(args.dev) if args.dev else (outputs, references)
     frames = sum(len(o) for o in outputs)
-    audio = sum(u.duration for u in utterances)
-    print(f"machine: {platform.processor() or platform.machine()}, 1 thread; {len(utterances)} utterances, {audio / 60:.1f} min, {frames} frames; beam {args.beam_size}")
+    print(f"machine: {platform.processor() or platform.machine()}, 1 thread; {len(outputs)} utterances, {frames} frames; "
+          f"beam {args.beam_size}; weights chosen on {args.dev or 'the same set'}")
 
     greedy, seconds = decode_all(lambda out: greedy_decode(out[None], torch.tensor([len(out)]), vocabulary)[0], outputs)
     print(f"greedy: {error_rates(references, greedy)}, {seconds:.2f} s")
 
     words = [line.split("\t")[0].split(" ")[0] for line in open(args.lexicon, encoding="utf-8") if line.strip()]
     labels = ["" if i == vocabulary.blank_id else token for i, token in enumerate(vocabulary.tokens)]
-    weights = [float(x) for x in args.weights.split(",")]
-    scores = [float(x) for x in args.scores.split(",")]
-    best = {}
-    for weight in weights:
-        for score in scores:
-            ours = BeamSearchDecoder(vocabulary, lm=args.lm, lexicon=args.lexicon, beam_size=args.beam_size, lm_weight=weight, word_score=score)
-            theirs = build_ctcdecoder(labels, kenlm_model_path=args.lm, unigrams=words, alpha=weight, beta=score)
-            for name, decode in (
-                ("asr (flashlight)", lambda out: ours(out[None], torch.tensor([len(out)]))[0]),
-                ("pyctcdecode", lambda out: theirs.decode(out.numpy(), beam_width=args.beam_size)),
-            ):
-                hypotheses, seconds = decode_all(decode, outputs)
-                rates = error_rates(references, hypotheses)
+
+    def decoders(weight: float, score: float, **ours_options):
+        ours = BeamSearchDecoder(vocabulary, lm=args.lm, lexicon=args.lexicon, beam_size=args.beam_size, lm_weight=weight, word_score=score, **ours_options)
+        theirs = build_ctcdecoder(labels, kenlm_model_path=args.lm, unigrams=words, alpha=weight, beta=score)
+        return {
+            "asr (flashlight)": lambda out: ours(out[None], torch.tensor([len(out)]))[0],
+            "pyctcdecode": lambda out: theirs.decode(out.numpy(), beam_width=args.beam_size),
+        }
+
+    best = {}  # decoder name -> (rates, seconds, weight, score) of its best cell on the tuning set
+    for weight in [float(x) for x in args.weights.split(",")]:
+        for score in [float(x) for x in args.scores.split(",")]:
+            for name, decode in decoders(weight, score).items():
+                hypotheses, seconds = decode_all(decode, tune_outputs)
+                rates = error_rates(tune_references, hypotheses)
                 print(f"  {name:17s} lm_weight {weight:g} word_score {score:g}: {rates}, {seconds:.2f} s")
                 if name not in best or (rates.wer, seconds) < (best[name][0].wer, best[name][1]):
                     best[name] = (rates, seconds, weight, score)
-    print("best of each:")
+    if args.dev:
+        print(f"each decoder's best weights on {args.dev}, used on {args.manifest}:")
+        for name, (_, _, weight, score) in best.items():
+            hypotheses, seconds = decode_all(decoders(weight, score)[name], outputs)
+            best[name] = (error_rates(references, hypotheses), seconds, weight, score)
+    else:
+        print("best of each:")
     for name, (rates, seconds, weight, score) in best.items():
         print(f"  {name:17s} {rates}, {seconds:.2f} s ({1000 * seconds / len(outputs):.1f} ms per utterance; lm_weight {weight:g}, word_score {score:g})")
     ratio = best["pyctcdecode"][1] / best["asr (flashlight)"][1]
@@ -92,7 +107,7 @@ def main() -> None:
 
     _, _, weight, score = best["asr (flashlight)"]
     their_rates, their_seconds = best["pyctcdecode"][:2]
-    print(f"our pruning at lm_weight {weight:g}, word_score {score:g}:")
+    print(f"our pruning at lm_weight {weight:g}, word_score {score:g}, on {args.manifest}:")
     fastest = None
     for threshold in [float(x) for x in args.thresholds.split(",")]:
         for token_beam in [int(x) for x in args.token_beams.split(",")]:
@@ -108,6 +123,15 @@ def main() -> None:
               f"beam_size_token {token_beam}: WER {100 * rates.wer:.2f}%, {seconds:.2f} s, {their_seconds / seconds:.1f}x faster (target >= 10x)")
     else:
         print(f"no pruning setting of ours reached pyctcdecode's WER ({100 * their_rates.wer:.2f}%)")
+
+    _, _, weight, score = best["pyctcdecode"]
+    theirs = build_ctcdecoder(labels, kenlm_model_path=args.lm, unigrams=words, alpha=weight, beta=score)
+    print(f"pyctcdecode's pruning at lm_weight {weight:g}, word_score {score:g}, on {args.manifest} (its default: -5, -10):")
+    for token_min_logp in (-5.0, -3.0):
+        for beam_prune_logp in (-10.0, -5.0):
+            decode = lambda out: theirs.decode(out.numpy(), beam_width=args.beam_size, token_min_logp=token_min_logp, beam_prune_logp=beam_prune_logp)
+            hypotheses, seconds = decode_all(decode, outputs)
+            print(f"  token_min_logp {token_min_logp:g} beam_prune_logp {beam_prune_logp:g}: {error_rates(references, hypotheses)}, {seconds:.2f} s")
 
 
 if __name__ == "__main__":
