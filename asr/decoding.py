@@ -81,7 +81,8 @@ class BeamSearchDecoder:
 
     With a lexicon, words come only from it and ``lm`` is a word n-gram LM (ARPA or KenLM binary);
     without one the search is lexicon-free and ``lm``, if any, scores characters (an LM built with
-    ``asr lm build --characters``).
+    ``asr lm build --characters``). ``word_score`` is added per word in both: lexicon-free, on each
+    word boundary.
     """
 
     def __init__(self, vocabulary: Vocabulary, lm: str = "", lexicon: str = "", beam_size: int = 50, beam_threshold: float = 25.0, lm_weight: float = 2.0, word_score: float = 0.0, beam_size_token: int = 0):
@@ -111,6 +112,7 @@ class BeamSearchDecoder:
             beam_threshold=beam_threshold,
             lm_weight=lm_weight,
             word_score=word_score,
+            sil_score=0.0 if lexicon else word_score,  # lexicon-free search has no word score: score each boundary
             blank_token=_BLANK_TOKEN,
             sil_token=_WORD_BOUNDARY,
             unk_word="<unk>",

@@ -103,6 +103,16 @@ def test_a_lexicon_restricts_the_output_to_its_words(tmp_path):
         BeamSearchDecoder(vocabulary, lm=str(tmp_path / "missing.arpa"))
 
 
+def test_the_word_score_sets_how_readily_a_lexicon_free_search_ends_words():
+    vocabulary = Vocabulary()
+    log_probs = emissions(spell("the cat", {3: {" ": 0.45, "-": 0.5}}), vocabulary)  # a faint space
+    lengths = torch.tensor([log_probs.shape[1]])
+    assert greedy_decode(log_probs, lengths, vocabulary) == ["thecat"]
+    eager = BeamSearchDecoder(vocabulary, beam_size=20, word_score=3.0)
+    reluctant = BeamSearchDecoder(vocabulary, beam_size=20, word_score=-3.0)
+    assert eager(log_probs, lengths) == ["the cat"] and reluctant(log_probs, lengths) == ["thecat"]
+
+
 def test_the_word_lm_also_chooses_an_utterances_last_word(tmp_path):
     # models emit no space after the last word; the LM must still score that word in its context
     vocabulary = Vocabulary()
