@@ -246,14 +246,17 @@ def silent_frames(samples: np.ndarray, frame_samples: int, frames: int, silence_
     return windows.all(axis=1)
 
 
-def refine_word_edges(words: list[Word], samples: np.ndarray, sample_rate: int, drop_db: float = 40.0, max_shift_seconds: float = 0.3, hop_seconds: float = 0.01) -> list[Word]:
+def refine_word_edges(words: list[Word], samples: np.ndarray, sample_rate: int, drop_db: float = 40.0, max_shift_seconds: float = 0.3, hop_seconds: float = 0.01, bridge_seconds: float = 0.1) -> list[Word]:
     """Move each word's start and end to where its sound starts and stops.
 
     CTC output frames are 40 ms long and a model emits a word's last letter before the sound ends
-    (measured: ends 40-190 ms early). Here each edge moves, in 10 ms steps and by at most
-    ``max_shift_seconds``, to the last (first) step louder than the word's loudest step less
-    ``drop_db``, and never below 6 dB over the recording's noise floor (its 10th percentile step);
-    an edge never crosses into a neighbouring word. In speech without pauses the edges stay put.
+    (measured: ends 40-190 ms early), or now and then in the next word's onset, across a pause.
+    So each word's edges are found again from its loudest step (10 ms steps): its sound is the run
+    of steps louder than that step less ``drop_db`` (and at least 6 dB over the recording's noise
+    floor, its 10th percentile step) reached from there across quiet gaps shorter than
+    ``bridge_seconds`` (a stop consonant's closure). The run may reach at most ``max_shift_seconds``
+    beyond the aligned edges and never into a neighbouring word; in speech without pauses the edges
+    stay where the alignment put them, or move out to the neighbours' edges.
     """
     hop = max(1, round(hop_seconds * sample_rate))
     steps = len(samples) // hop
@@ -263,24 +266,32 @@ def refine_word_edges(words: list[Word], samples: np.ndarray, sample_rate: int, 
     level = 10 * np.log10(np.einsum("ij,ij->i", view, view) / hop + 1e-12)
     floor = float(np.percentile(level, 10))
     max_shift = round(max_shift_seconds * sample_rate / hop)
+    bridge = max(1, round(bridge_seconds * sample_rate / hop))
+
+    def reach(peak: int, stop: int, direction: int, threshold: float) -> int:
+        """The last loud step from ``peak`` towards ``stop`` (exclusive) before a quiet gap of ``bridge`` steps."""
+        edge, quiet, step = peak, 0, peak + direction
+        while step != stop and quiet < bridge:
+            if level[step] > threshold:
+                edge, quiet = step, 0
+            else:
+                quiet += 1
+            step += direction
+        return edge
+
     refined: list[Word] = []
     for i, word in enumerate(words):
         first, last = int(word.start * sample_rate / hop), min(steps, round(word.end * sample_rate / hop))  # steps [first, last)
         if last <= first:
             refined.append(word)
             continue
-        threshold = max(float(level[first:last].max()) - drop_db, floor + 6.0)
+        peak = first + int(np.argmax(level[first:last]))
+        threshold = max(float(level[peak]) - drop_db, floor + 6.0)
         earliest = max(round(refined[-1].end * sample_rate / hop) if refined else 0, first - max_shift)
         latest = min(int(words[i + 1].start * sample_rate / hop) if i + 1 < len(words) else steps, last + max_shift)
-        while last < latest and level[last] > threshold:  # sound goes on: extend
-            last += 1
-        while last - 1 > first and level[last - 1] <= threshold:  # quiet tail: trim
-            last -= 1
-        while first > earliest and level[first - 1] > threshold:
-            first -= 1
-        while first < last - 1 and level[first] <= threshold:
-            first += 1
-        refined.append(Word(word.word, round(first * hop / sample_rate, 3), round(last * hop / sample_rate, 3), word.confidence))
+        start = reach(peak, max(earliest, 0) - 1, -1, threshold)
+        end = reach(peak, max(latest, peak + 1), 1, threshold) + 1
+        refined.append(Word(word.word, round(start * hop / sample_rate, 3), round(end * hop / sample_rate, 3), word.confidence))
     return refined
 
 

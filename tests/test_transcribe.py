@@ -196,6 +196,22 @@ def test_word_edges_move_to_where_the_sound_starts_and_stops_but_not_into_a_neig
     assert refine_word_edges([], audio, rate) == []
 
 
+def test_a_word_end_aligned_into_the_next_words_onset_comes_back_to_its_own_sound():
+    rate = 16000
+    rng = np.random.default_rng(1)
+    audio = rng.normal(0, 1e-3, 3 * rate).astype(np.float32)
+    t = np.arange(3 * rate) / rate
+    for start, end in ((0.5, 0.9), (1.4, 1.9), (2.2, 2.4), (2.46, 2.6)):  # the last two: one word with a 60 ms closure
+        on = (t >= start) & (t < end)
+        audio[on] += (0.3 * np.sin(2 * np.pi * 220 * t[on])).astype(np.float32)
+    # a's last letter aligned 50 ms into b, across a 0.5 s pause (seen with the tests' model); c ends at its closure
+    words = [Word("a", 0.52, 1.45), Word("b", 1.45, 1.85), Word("c", 2.22, 2.4)]
+    a, b, c = refine_word_edges(words, audio, rate)
+    assert (a.start, a.end) == (pytest.approx(0.5, abs=0.011), pytest.approx(0.9, abs=0.011))
+    assert (b.start, b.end) == (pytest.approx(1.4, abs=0.011), pytest.approx(1.9, abs=0.011))
+    assert (c.start, c.end) == (pytest.approx(2.2, abs=0.011), pytest.approx(2.6, abs=0.011))
+
+
 def test_chunked_and_unchunked_decoding_of_a_two_minute_file_give_the_same_words(model, test_utterances):
     audio, text = long_speech(120)
     assert len(plan_regions(audio, 16000, model.frame_samples, model.config.decoding)) >= 4
