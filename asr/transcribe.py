@@ -246,7 +246,7 @@ def silent_frames(samples: np.ndarray, frame_samples: int, frames: int, silence_
     return windows.all(axis=1)
 
 
-def refine_word_edges(words: list[Word], samples: np.ndarray, sample_rate: int, drop_db: float = 40.0, max_shift_seconds: float = 0.3, hop_seconds: float = 0.01, bridge_seconds: float = 0.1) -> list[Word]:
+def refine_word_edges(words: list[Word], samples: np.ndarray, sample_rate: int, drop_db: float = 40.0, max_shift_seconds: float = 0.3, hop_seconds: float = 0.01, bridge_seconds: float = 0.1, silent_db: float = 20.0) -> list[Word]:
     """Move each word's start and end to where its sound starts and stops.
 
     CTC output frames are 40 ms long and a model emits a word's last letter before the sound ends
@@ -256,7 +256,9 @@ def refine_word_edges(words: list[Word], samples: np.ndarray, sample_rate: int, 
     floor, its 10th percentile step) reached from there across quiet gaps shorter than
     ``bridge_seconds`` (a stop consonant's closure). The run may reach at most ``max_shift_seconds``
     beyond the aligned edges and never into a neighbouring word; in speech without pauses the edges
-    stay where the alignment put them, or move out to the neighbours' edges.
+    stay where the alignment put them, or move out to the neighbours' edges. A word aligned where
+    nothing is louder than the noise floor plus ``silent_db`` is looked for anywhere between its
+    neighbours instead.
     """
     hop = max(1, round(hop_seconds * sample_rate))
     steps = len(samples) // hop
@@ -285,10 +287,16 @@ def refine_word_edges(words: list[Word], samples: np.ndarray, sample_rate: int, 
         if last <= first:
             refined.append(word)
             continue
+        before = round(refined[-1].end * sample_rate / hop) if refined else 0  # the neighbours' edges
+        after = int(words[i + 1].start * sample_rate / hop) if i + 1 < len(words) else steps
+        earliest, latest = max(before, first - max_shift), min(after, last + max_shift)
         peak = first + int(np.argmax(level[first:last]))
+        if level[peak] < floor + silent_db and after > before:
+            # aligned to background noise (small models "hear" words there): the word is the sound
+            # between its neighbours
+            earliest, latest = before, after
+            peak = before + int(np.argmax(level[before:after]))
         threshold = max(float(level[peak]) - drop_db, floor + 6.0)
-        earliest = max(round(refined[-1].end * sample_rate / hop) if refined else 0, first - max_shift)
-        latest = min(int(words[i + 1].start * sample_rate / hop) if i + 1 < len(words) else steps, last + max_shift)
         start = reach(peak, max(earliest, 0) - 1, -1, threshold)
         end = reach(peak, max(latest, peak + 1), 1, threshold) + 1
         refined.append(Word(word.word, round(start * hop / sample_rate, 3), round(end * hop / sample_rate, 3), word.confidence))
