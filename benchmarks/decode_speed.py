@@ -76,8 +76,8 @@ def main() -> None:
     words = [line.split("\t")[0].split(" ")[0] for line in open(args.lexicon, encoding="utf-8") if line.strip()]
     labels = ["" if i == vocabulary.blank_id else token for i, token in enumerate(vocabulary.tokens)]
 
-    def decoders(weight: float, score: float, **ours_options):
-        ours = BeamSearchDecoder(vocabulary, lm=args.lm, lexicon=args.lexicon, beam_size=args.beam_size, lm_weight=weight, word_score=score, **ours_options)
+    def decoders(weight: float, score: float):
+        ours = BeamSearchDecoder(vocabulary, lm=args.lm, lexicon=args.lexicon, beam_size=args.beam_size, lm_weight=weight, word_score=score)
         theirs = build_ctcdecoder(labels, kenlm_model_path=args.lm, unigrams=words, alpha=weight, beta=score)
         return {
             "asr (flashlight)": lambda out: ours(out[None], torch.tensor([len(out)]))[0],
