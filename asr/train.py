@@ -182,6 +182,11 @@ def setup_distributed(config: Config) -> tuple[int, int, torch.device]:
         return 0, 1, pick_device(config.train.device)
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     use_cuda = torch.cuda.is_available() and config.train.device in ("auto", "cuda")
+    if use_cuda and local_rank >= torch.cuda.device_count():
+        raise RuntimeError(
+            f"process {local_rank} of this machine needs GPU cuda:{local_rank}, but {torch.cuda.device_count()} "
+            "GPU(s) are visible: start at most one process per GPU, or set train.device=cpu"
+        )
     if use_cuda:
         torch.cuda.set_device(local_rank)
     if not dist.is_initialized():

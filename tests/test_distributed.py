@@ -6,8 +6,10 @@ import socket
 import torch
 import torch.multiprocessing as mp
 
-from asr.config import config_from_dict, config_to_dict
-from asr.train import train
+import pytest
+
+from asr.config import Config, config_from_dict, config_to_dict
+from asr.train import setup_distributed, train
 
 
 def _free_port() -> int:
@@ -33,7 +35,9 @@ def _rank_main(rank: int, world_size: int, port: int, config_values: dict, out: 
 
 def run_ranks(config, world_size: int, out) -> list[dict]:
     out.mkdir(parents=True, exist_ok=True)
-    mp.spawn(_rank_main, args=(world_size, _free_port(), config_to_dict(config), str(out)), nprocs=world_size, join=True)
+    values = config_to_dict(config)
+    values["train"]["device"] = "cpu"  # on a one-GPU machine "auto" would give the second rank no GPU
+    mp.spawn(_rank_main, args=(world_size, _free_port(), values, str(out)), nprocs=world_size, join=True)
     return [torch.load(out / f"rank{r}.pt", weights_only=True) for r in range(world_size)]
 
 
@@ -65,3 +69,13 @@ def test_resuming_with_a_different_number_of_ranks_sees_each_utterance_once(tiny
     assert first[0]["seen"][-1][1] == 2 and second[0]["seen"][0][1] == 3
     seen = sorted(i for r in first + second for _, _, indices in r["seen"] for i in indices)
     assert seen == list(range(_utterances(tiny_config)))
+
+
+def test_more_processes_than_gpus_is_refused_with_a_clear_error(monkeypatch):
+    # Seen on a one-GPU machine: the second rank failed deep in CUDA with "invalid device ordinal".
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    with pytest.raises(RuntimeError, match="1 GPU.*at most one process per GPU, or set train.device=cpu"):
+        setup_distributed(Config())

@@ -47,6 +47,10 @@ def _losses(exp_dir):
 
 def test_resume_gives_the_same_next_step_losses_as_an_uninterrupted_run(tiny_config, tmp_path):
     tiny_config.train.epochs = 2
+    # On the CPU. On CUDA (H100, 2026-11-24) two uninterrupted runs repeat each other exactly, but a
+    # resumed run differed by 1e-4 from its first step: cuDNN's LSTM keeps its own dropout random
+    # state, which torch cannot save or restore (pytorch/pytorch#104697).
+    tiny_config.train.device = "cpu"
     whole = dataclasses.replace(tiny_config, train=dataclasses.replace(tiny_config.train, exp_dir=str(tmp_path / "whole")))
     train(whole)
     reference = _losses(tmp_path / "whole")
