@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Transcription speed and memory: real-time factor and peak resident memory.
 
-    python benchmarks/transcribe_speed.py MODEL DIR [--threads 2] [--batch-size 16] [--long-minutes 60]
+    python benchmarks/transcribe_speed.py MODEL DIR [--threads 2] [--batch-size 16] [--device cpu] [--long-minutes 60]
 
 MODEL is a model file, or a YAML recipe config for an untrained model of that size (the
 speed of a model does not depend on its weights). DIR is a folder of audio files (searched
@@ -9,7 +9,8 @@ recursively) or one file. Each measurement runs in a fresh process, so its peak 
   1. every file under DIR, transcribed together;
   2. with --long-minutes M, one file of M minutes made by joining DIR's audio (written as FLAC
      to a temporary folder), transcribed in 30 s chunks.
-RTF is transcription time (model loading excluded) over audio duration; lower is faster.
+RTF is transcription time (model loading excluded; on CUDA one warm-up file counts as loading) over
+audio duration; lower is faster.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import time
 from pathlib import Path
 
 
-def measure(model_path: str, paths: list[str], threads: int, batch_size: int) -> dict:
+def measure(model_path: str, paths: list[str], threads: int, batch_size: int, device: str = "cpu") -> dict:
     """Transcribe ``paths`` in this process and return the figures."""
     import torch
 
@@ -41,9 +42,12 @@ def measure(model_path: str, paths: list[str], threads: int, batch_size: int) ->
         config = load_config(model_path)
         vocabulary = Vocabulary()
         model = CTCModel(config.features.n_mels, len(vocabulary), config.model, config.features.utterance_mean_norm)
-        recognizer = Recognizer(config, vocabulary, model, pick_device("cpu"))
+        recognizer = Recognizer(config, vocabulary, model, pick_device(device))
     else:
-        recognizer = asr.load_model(model_path, device="cpu")
+        recognizer = asr.load_model(model_path, device=device)
+    if recognizer.device.type == "cuda":
+        recognizer.transcribe(paths[:1])  # CUDA context and cuDNN set-up count as loading
+        torch.cuda.synchronize()
     load_seconds = time.perf_counter() - start
     start = time.perf_counter()
     results = recognizer.transcribe(paths, batch_size=batch_size, errors="report")
@@ -59,11 +63,13 @@ def measure(model_path: str, paths: list[str], threads: int, batch_size: int) ->
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "parameters": recognizer.model.parameter_count(),
         "threads": torch.get_num_threads(),
+        "device": str(recognizer.device),
+        "peak_gpu_mb": torch.cuda.max_memory_allocated() / 2**20 if recognizer.device.type == "cuda" else 0.0,
     }
 
 
 def run_child(args: argparse.Namespace, paths: list[str]) -> dict:
-    command = [sys.executable, __file__, args.model, "--child", "--threads", str(args.threads), "--batch-size", str(args.batch_size), *paths]
+    command = [sys.executable, __file__, args.model, "--child", "--threads", str(args.threads), "--batch-size", str(args.batch_size), "--device", args.device, *paths]
     done = subprocess.run(command, capture_output=True, text=True, check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -87,9 +93,9 @@ def make_long_file(paths: list[str], minutes: float, out: Path) -> None:
 
 def report(title: str, figures: dict) -> None:
     print(f"{title}: {figures['files']} file(s), {figures['audio_hours']:.3f} h of audio, {figures['failed']} failed")
-    print(f"  model: {figures['parameters'] / 1e6:.1f} M parameters, loaded in {figures['load_seconds']:.1f} s, {figures['threads']} threads")
+    print(f"  model: {figures['parameters'] / 1e6:.1f} M parameters, loaded in {figures['load_seconds']:.1f} s, on {figures['device']}, {figures['threads']} threads")
     print(f"  transcription: {figures['transcribe_seconds']:.1f} s, real-time factor {figures['rtf']:.4f} (target <= 0.05)")
-    print(f"  peak RSS: {figures['peak_rss_mb']:.0f} MB")
+    print(f"  peak RSS: {figures['peak_rss_mb']:.0f} MB" + (f", peak GPU memory allocated: {figures['peak_gpu_mb']:.0f} MB" if figures['peak_gpu_mb'] else ""))
 
 
 def main() -> None:
@@ -98,11 +104,12 @@ def main() -> None:
     parser.add_argument("data", nargs="+", help="folder of audio files (or audio files)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     parser.add_argument("--long-minutes", type=float, default=0, help="also time one file this long")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(measure(args.model, args.data, args.threads, args.batch_size)))
+        print(json.dumps(measure(args.model, args.data, args.threads, args.batch_size, args.device)))
         return
 
     from asr.audio import find_audio_files
