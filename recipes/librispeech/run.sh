@@ -65,7 +65,7 @@ if run_stage 1; then
     python ../../data_scripts/prepare_librispeech.py "$subset_dir" "$data/test.jsonl" --include-speakers 84 174
     if [ "$synthetic_copies" -gt 0 ]; then
       python ../../data_scripts/synthesize_text.py "$data/train.jsonl" "$data/synthetic" \
-        --phrase-words 2 5 --copies "$synthetic_copies" --mixed "$data/train_mixed.jsonl"
+        --phrase-words 2 5 --copies "$synthetic_copies" --workers "$(nproc)" --mixed "$data/train_mixed.jsonl"
     fi
   else
     for subset in train-clean-100 "${eval_sets[@]}"; do
