@@ -13,6 +13,9 @@ so that no figure reported was tuned on. pyctcdecode gets the lexicon's words as
 decoder's pruning is tightened (beam threshold x tokens tried per frame) and the fastest setting
 whose WER is no worse than pyctcdecode's is reported; pyctcdecode's own pruning (by default it
 drops tokens below log-prob -5 and beams 10 below the best) is tightened too, for comparison.
+WER differences come with a 95% paired bootstrap interval over utterances (2,000 resamplings of
+the utterances, both decoders' errors on the same ones): how far apart the two really are on a set
+this size. The target below is judged on the WERs themselves, not on the interval.
 Needs `pip install --no-deps pyctcdecode pygtrie kenlm` (--no-deps: pyctcdecode 0.5 pins
 numpy<2 but runs on numpy 2; kenlm compiles from source, about a minute).
 Target: ours at least 10 times faster at equal or better WER.
@@ -32,6 +35,21 @@ def decode_all(decode, outputs: list[torch.Tensor]) -> tuple[list[str], float]:
     start = time.perf_counter()
     hypotheses = [decode(out) for out in outputs]
     return hypotheses, time.perf_counter() - start
+
+
+def paired_bootstrap(references: list[str], ours: list[str], theirs: list[str], resamples: int = 2000, seed: int = 0) -> tuple[float, float, float]:
+    """WER of ``ours`` minus WER of ``theirs`` in points, and its 95% interval from resampling utterances
+    with replacement (paired: both decoders' errors on the same resampled utterances)."""
+    import numpy as np
+
+    from asr.metrics import utterance_errors
+
+    words = np.array([len(r.split()) for r in references])
+    difference = np.array([utterance_errors(r, a) - utterance_errors(r, b) for r, a, b in zip(references, ours, theirs)])
+    samples = np.random.default_rng(seed).integers(0, len(references), size=(resamples, len(references)))
+    spread = 100 * difference[samples].sum(axis=1) / words[samples].sum(axis=1)
+    low, high = np.percentile(spread, [2.5, 97.5])
+    return 100 * difference.sum() / words.sum(), float(low), float(high)
 
 
 def main() -> None:
@@ -84,7 +102,7 @@ def main() -> None:
             "pyctcdecode": lambda out: theirs.decode(out.numpy(), beam_width=args.beam_size),
         }
 
-    best = {}  # decoder name -> (rates, seconds, weight, score) of its best cell on the tuning set
+    best = {}  # decoder name -> (rates, seconds, weight, score, hypotheses) of its best cell on the tuning set
     for weight in [float(x) for x in args.weights.split(",")]:
         for score in [float(x) for x in args.scores.split(",")]:
             for name, decode in decoders(weight, score).items():
@@ -92,23 +110,26 @@ def main() -> None:
                 rates = error_rates(tune_references, hypotheses)
                 print(f"  {name:17s} lm_weight {weight:g} word_score {score:g}: {rates}, {seconds:.2f} s")
                 if name not in best or (rates.wer, seconds) < (best[name][0].wer, best[name][1]):
-                    best[name] = (rates, seconds, weight, score)
+                    best[name] = (rates, seconds, weight, score, hypotheses)
     if args.dev:
         print(f"each decoder's best weights on {args.dev}, used on {args.manifest}:")
-        for name, (_, _, weight, score) in best.items():
+        for name, (_, _, weight, score, _) in best.items():
             hypotheses, seconds = decode_all(decoders(weight, score)[name], outputs)
-            best[name] = (error_rates(references, hypotheses), seconds, weight, score)
+            best[name] = (error_rates(references, hypotheses), seconds, weight, score, hypotheses)
     else:
         print("best of each:")
-    for name, (rates, seconds, weight, score) in best.items():
+    for name, (rates, seconds, weight, score, _) in best.items():
         print(f"  {name:17s} {rates}, {seconds:.2f} s ({1000 * seconds / len(outputs):.1f} ms per utterance; lm_weight {weight:g}, word_score {score:g})")
     ratio = best["pyctcdecode"][1] / best["asr (flashlight)"][1]
     print(f"speed-up over pyctcdecode: {ratio:.1f}x (target >= 10x); WER {100 * best['asr (flashlight)'][0].wer:.2f}% vs {100 * best['pyctcdecode'][0].wer:.2f}%")
+    their_hypotheses = best["pyctcdecode"][4]
+    difference, low, high = paired_bootstrap(references, best["asr (flashlight)"][4], their_hypotheses)
+    print(f"WER ours minus pyctcdecode's: {difference:+.2f} points (95% paired bootstrap over utterances: {low:+.2f} to {high:+.2f})")
 
-    _, _, weight, score = best["asr (flashlight)"]
+    _, _, weight, score, _ = best["asr (flashlight)"]
     their_rates, their_seconds = best["pyctcdecode"][:2]
     print(f"our pruning at lm_weight {weight:g}, word_score {score:g}, on {args.manifest}:")
-    fastest = None
+    fastest = quickest = None  # quickest: our fastest setting whatever its WER
     for threshold in [float(x) for x in args.thresholds.split(",")]:
         for token_beam in [int(x) for x in args.token_beams.split(",")]:
             ours = BeamSearchDecoder(vocabulary, lm=args.lm, lexicon=args.lexicon, beam_size=args.beam_size, beam_threshold=threshold, lm_weight=weight, word_score=score, beam_size_token=token_beam)
@@ -117,14 +138,21 @@ def main() -> None:
             print(f"  beam_threshold {threshold:g} beam_size_token {token_beam}: {rates}, {seconds:.2f} s")
             if rates.wer <= their_rates.wer and (fastest is None or seconds < fastest[1]):
                 fastest = (rates, seconds, threshold, token_beam)
+            if quickest is None or seconds < quickest[1]:
+                quickest = (rates, seconds, threshold, token_beam, hypotheses)
     if fastest:
         rates, seconds, threshold, token_beam = fastest
         print(f"fastest of ours with WER <= pyctcdecode's ({100 * their_rates.wer:.2f}%): beam_threshold {threshold:g}, "
               f"beam_size_token {token_beam}: WER {100 * rates.wer:.2f}%, {seconds:.2f} s, {their_seconds / seconds:.1f}x faster (target >= 10x)")
     else:
         print(f"no pruning setting of ours reached pyctcdecode's WER ({100 * their_rates.wer:.2f}%)")
+    if quickest:
+        rates, seconds, threshold, token_beam, hypotheses = quickest
+        difference, low, high = paired_bootstrap(references, hypotheses, their_hypotheses)
+        print(f"quickest of ours (beam_threshold {threshold:g}, beam_size_token {token_beam}): {their_seconds / seconds:.1f}x faster; "
+              f"WER minus pyctcdecode's {difference:+.2f} points (95% paired bootstrap: {low:+.2f} to {high:+.2f})")
 
-    _, _, weight, score = best["pyctcdecode"]
+    _, _, weight, score, _ = best["pyctcdecode"]
     theirs = build_ctcdecoder(labels, kenlm_model_path=args.lm, unigrams=words, alpha=weight, beta=score)
     print(f"pyctcdecode's pruning at lm_weight {weight:g}, word_score {score:g}, on {args.manifest} (its default: -5, -10):")
     for token_min_logp in (-5.0, -3.0):
