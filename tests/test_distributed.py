@@ -3,10 +3,9 @@
 import os
 import socket
 
+import pytest
 import torch
 import torch.multiprocessing as mp
-
-import pytest
 
 from asr.config import Config, config_from_dict, config_to_dict
 from asr.train import setup_distributed, train
