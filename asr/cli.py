@@ -150,7 +150,7 @@ def _transcribe(args: argparse.Namespace) -> int:
 def _align(args: argparse.Namespace) -> int:
     from .audio import load_audio
     from .recognizer import load_model
-    from .transcribe import Transcription, make_segments
+    from .transcribe import words_to_transcription
     from .writers import WRITERS
 
     text = sys.stdin.read() if args.transcript == "-" else Path(args.transcript).read_text(encoding="utf-8")
@@ -159,12 +159,7 @@ def _align(args: argparse.Namespace) -> int:
     words = recognizer.align(samples, text)
     if not words and text.strip():
         raise ValueError(f"{args.audio}: too short for the transcript {args.transcript} (or no word of it is in the model's alphabet)")
-    result = Transcription(
-        source=str(args.audio),
-        text=" ".join(w.word for w in words),
-        duration=round(len(samples) / recognizer.sample_rate, 4),
-        segments=make_segments(words, recognizer.config.decoding),
-    )
+    result = words_to_transcription(str(args.audio), words, len(samples) / recognizer.sample_rate, recognizer.config.decoding)
     sys.stdout.write(WRITERS[args.format](result, word_level=args.word_timestamps))
     return 0
 

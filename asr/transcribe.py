@@ -327,12 +327,12 @@ def _finish(recognizer: Recognizer, item: _Item, config: DecodingConfig) -> Tran
         timed = align_words(log_probs[first:last], [w.word for w in segment.words], recognizer.vocabulary, recognizer.frame_seconds, offset=first)
         aligned += timed or segment.words  # too many characters for the frames: keep the decoder's times
     aligned = refine_word_edges(aligned, item.samples, recognizer.sample_rate)
-    return Transcription(
-        source=item.source,
-        text=" ".join(w.word for w in aligned),
-        duration=round(len(item.samples) / recognizer.sample_rate, 4),
-        segments=make_segments(aligned, config),
-    )
+    return words_to_transcription(item.source, aligned, len(item.samples) / recognizer.sample_rate, config)
+
+
+def words_to_transcription(source: str, words: list[Word], duration: float, config: DecodingConfig) -> Transcription:
+    """The result for one recording of ``duration`` seconds: its timed words grouped into segments."""
+    return Transcription(source=source, text=" ".join(w.word for w in words), duration=round(duration, 4), segments=make_segments(words, config))
 
 
 def align(recognizer: Recognizer, audio: AudioInput, text: str, sample_rate: int | None = None) -> list[Word]:
