@@ -62,7 +62,7 @@ def main() -> None:
     parser.add_argument("--beam-size", type=int, default=50)
     parser.add_argument("--weights", default="0.5,0.75,1,1.25,1.5,2", help="LM weights to try (comma-separated)")
     parser.add_argument("--scores", default="-2,-1.5,-1,-0.5,0,1", help="word scores to try (comma-separated; negative ones: --scores=-2,-1)")
-    parser.add_argument("--thresholds", default="25,15,10", help="our beam thresholds to try at our best weights")
+    parser.add_argument("--thresholds", default="25,15,10,7,5", help="our beam thresholds to try at our best weights")
     parser.add_argument("--token-beams", default="0,10,5", help="our tokens tried per frame (0: all) to try at our best weights")
     args = parser.parse_args()
 
@@ -89,7 +89,7 @@ def main() -> None:
           f"beam {args.beam_size}; weights chosen on {args.dev or 'the same set'}")
 
     greedy, seconds = decode_all(lambda out: greedy_decode(out[None], torch.tensor([len(out)]), vocabulary)[0], outputs)
-    print(f"greedy: {error_rates(references, greedy)}, {seconds:.2f} s")
+    print(f"greedy: {error_rates(references, greedy)}, {seconds:.3f} s")
 
     words = [line.split("\t")[0].split(" ")[0] for line in open(args.lexicon, encoding="utf-8") if line.strip()]
     labels = ["" if i == vocabulary.blank_id else token for i, token in enumerate(vocabulary.tokens)]
@@ -108,7 +108,7 @@ def main() -> None:
             for name, decode in decoders(weight, score).items():
                 hypotheses, seconds = decode_all(decode, tune_outputs)
                 rates = error_rates(tune_references, hypotheses)
-                print(f"  {name:17s} lm_weight {weight:g} word_score {score:g}: {rates}, {seconds:.2f} s")
+                print(f"  {name:17s} lm_weight {weight:g} word_score {score:g}: {rates}, {seconds:.3f} s")
                 if name not in best or (rates.wer, seconds) < (best[name][0].wer, best[name][1]):
                     best[name] = (rates, seconds, weight, score, hypotheses)
     if args.dev:
@@ -119,7 +119,7 @@ def main() -> None:
     else:
         print("best of each:")
     for name, (rates, seconds, weight, score, _) in best.items():
-        print(f"  {name:17s} {rates}, {seconds:.2f} s ({1000 * seconds / len(outputs):.1f} ms per utterance; lm_weight {weight:g}, word_score {score:g})")
+        print(f"  {name:17s} {rates}, {seconds:.3f} s ({1000 * seconds / len(outputs):.1f} ms per utterance; lm_weight {weight:g}, word_score {score:g})")
     ratio = best["pyctcdecode"][1] / best["asr (flashlight)"][1]
     print(f"speed-up over pyctcdecode: {ratio:.1f}x (target >= 10x); WER {100 * best['asr (flashlight)'][0].wer:.2f}% vs {100 * best['pyctcdecode'][0].wer:.2f}%")
     their_hypotheses = best["pyctcdecode"][4]
@@ -135,7 +135,7 @@ def main() -> None:
             ours = BeamSearchDecoder(vocabulary, lm=args.lm, lexicon=args.lexicon, beam_size=args.beam_size, beam_threshold=threshold, lm_weight=weight, word_score=score, beam_size_token=token_beam)
             hypotheses, seconds = decode_all(lambda out: ours(out[None], torch.tensor([len(out)]))[0], outputs)
             rates = error_rates(references, hypotheses)
-            print(f"  beam_threshold {threshold:g} beam_size_token {token_beam}: {rates}, {seconds:.2f} s")
+            print(f"  beam_threshold {threshold:g} beam_size_token {token_beam}: {rates}, {seconds:.3f} s")
             if rates.wer <= their_rates.wer and (fastest is None or seconds < fastest[1]):
                 fastest = (rates, seconds, threshold, token_beam)
             if quickest is None or seconds < quickest[1]:
@@ -143,7 +143,7 @@ def main() -> None:
     if fastest:
         rates, seconds, threshold, token_beam = fastest
         print(f"fastest of ours with WER <= pyctcdecode's ({100 * their_rates.wer:.2f}%): beam_threshold {threshold:g}, "
-              f"beam_size_token {token_beam}: WER {100 * rates.wer:.2f}%, {seconds:.2f} s, {their_seconds / seconds:.1f}x faster (target >= 10x)")
+              f"beam_size_token {token_beam}: WER {100 * rates.wer:.2f}%, {seconds:.3f} s, {their_seconds / seconds:.1f}x faster (target >= 10x)")
     else:
         print(f"no pruning setting of ours reached pyctcdecode's WER ({100 * their_rates.wer:.2f}%)")
     if quickest:
@@ -159,7 +159,7 @@ def main() -> None:
         for beam_prune_logp in (-10.0, -5.0):
             decode = lambda out: theirs.decode(out.numpy(), beam_width=args.beam_size, token_min_logp=token_min_logp, beam_prune_logp=beam_prune_logp)
             hypotheses, seconds = decode_all(decode, outputs)
-            print(f"  token_min_logp {token_min_logp:g} beam_prune_logp {beam_prune_logp:g}: {error_rates(references, hypotheses)}, {seconds:.2f} s")
+            print(f"  token_min_logp {token_min_logp:g} beam_prune_logp {beam_prune_logp:g}: {error_rates(references, hypotheses)}, {seconds:.3f} s")
 
 
 if __name__ == "__main__":

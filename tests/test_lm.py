@@ -131,6 +131,27 @@ def test_the_word_lm_also_chooses_an_utterances_last_word(tmp_path):
     assert [w.word for w in words] == ["the", "cat"] and words[-1].end <= lengths.item() * 0.1
 
 
+def test_beam_search_times_each_word_by_its_characters_frames_in_a_padded_batch(tmp_path):
+    vocabulary = Vocabulary()
+    text = tmp_path / "text.txt"
+    text.write_text("the cat sat\nthe dog sat\na cat ran\n" * 3)
+    build_arpa(text, tmp_path / "words.arpa", order=2)
+    lexicon = write_lexicon(["the", "cat", "dog", "sat", "a", "ran"], tmp_path / "lexicon.txt")
+    silence = [{"-": 0.9999}] * 7
+    long = silence + spell("the dug", {5: {"u": 0.6, "o": 0.3}}) + silence + spell("sat") + silence
+    short = spell("a cat")
+    # the short utterance is padded with confident "o"s: words from past its length would show
+    log_probs = torch.cat([emissions(long, vocabulary), emissions(short + [{"o": 0.99}] * (len(long) - len(short)), vocabulary)])
+    lengths = torch.tensor([len(long), len(short)])
+    decoder = BeamSearchDecoder(vocabulary, lm=str(tmp_path / "words.arpa"), lexicon=str(lexicon), beam_size=20, lm_weight=0.5)
+    first, second = decoder.words(log_probs, lengths, frame_seconds=0.04)
+    assert [w.word for w in first] == ["the", "dog", "sat"] and [w.word for w in second] == ["a", "cat"]
+    assert first[0].start == pytest.approx(8 * 0.04)  # "t" is frame 8: 7 of silence, then spell's blank
+    assert first[0].end == pytest.approx(13 * 0.04)  # "e" is frame 12
+    assert first[-1].end == pytest.approx((len(long) - 7 - 1) * 0.04)  # "t" of "sat" ends before its blank
+    assert (second[0].start, second[0].end, second[-1].end) == pytest.approx((0.04, 0.08, (len(short) - 1) * 0.04))
+
+
 def test_tune_lm_stores_the_best_weights_in_the_model_file(tiny_config, digits_corpus, tmp_path, capsys):
     from asr.recognizer import load_model
     from asr.train import train
