@@ -70,6 +70,14 @@ def spell(text: str, alternatives: dict[int, dict[str, float]] | None = None) ->
     return frames
 
 
+def cat_and_dog_lm(tmp_path) -> tuple[str, str]:
+    """A word bigram LM and the lexicon of its six words ("the cat sat", "the dog sat", "a cat ran")."""
+    text = tmp_path / "text.txt"
+    text.write_text("the cat sat\nthe dog sat\na cat ran\n" * 3)
+    build_arpa(text, tmp_path / "words.arpa", order=2)
+    return str(tmp_path / "words.arpa"), str(write_lexicon(["the", "cat", "dog", "sat", "a", "ran"], tmp_path / "lexicon.txt"))
+
+
 def test_a_character_lm_makes_beam_search_pick_the_word_it_knows(tmp_path):
     vocabulary = Vocabulary()
     text = tmp_path / "text.txt"
@@ -89,14 +97,11 @@ def test_a_character_lm_makes_beam_search_pick_the_word_it_knows(tmp_path):
 
 def test_a_lexicon_restricts_the_output_to_its_words(tmp_path):
     vocabulary = Vocabulary()
-    text = tmp_path / "text.txt"
-    text.write_text("the cat sat\nthe dog sat\na cat ran\n" * 3)
-    build_arpa(text, tmp_path / "words.arpa", order=2)
-    lexicon = write_lexicon(["the", "cat", "dog", "sat", "a", "ran"], tmp_path / "lexicon.txt")
+    lm, lexicon = cat_and_dog_lm(tmp_path)
     log_probs = emissions(spell("the dug sat", {5: {"u": 0.6, "o": 0.3}}), vocabulary)
     lengths = torch.tensor([log_probs.shape[1]])
     assert greedy_decode(log_probs, lengths, vocabulary) == ["the dug sat"]
-    decoder = BeamSearchDecoder(vocabulary, lm=str(tmp_path / "words.arpa"), lexicon=str(lexicon), beam_size=20, lm_weight=0.5)
+    decoder = BeamSearchDecoder(vocabulary, lm=lm, lexicon=lexicon, beam_size=20, lm_weight=0.5)
     words = decoder(log_probs, lengths)[0].split()
     assert words == ["the", "dog", "sat"] and set(words) <= {"the", "cat", "dog", "sat", "a", "ran"}
     with pytest.raises(FileNotFoundError, match="missing.arpa: no such LM file"):
@@ -133,17 +138,14 @@ def test_the_word_lm_also_chooses_an_utterances_last_word(tmp_path):
 
 def test_beam_search_times_each_word_by_its_characters_frames_in_a_padded_batch(tmp_path):
     vocabulary = Vocabulary()
-    text = tmp_path / "text.txt"
-    text.write_text("the cat sat\nthe dog sat\na cat ran\n" * 3)
-    build_arpa(text, tmp_path / "words.arpa", order=2)
-    lexicon = write_lexicon(["the", "cat", "dog", "sat", "a", "ran"], tmp_path / "lexicon.txt")
+    lm, lexicon = cat_and_dog_lm(tmp_path)
     silence = [{"-": 0.9999}] * 7
     long = silence + spell("the dug", {5: {"u": 0.6, "o": 0.3}}) + silence + spell("sat") + silence
     short = spell("a cat")
     # the short utterance is padded with confident "o"s: words from past its length would show
     log_probs = torch.cat([emissions(long, vocabulary), emissions(short + [{"o": 0.99}] * (len(long) - len(short)), vocabulary)])
     lengths = torch.tensor([len(long), len(short)])
-    decoder = BeamSearchDecoder(vocabulary, lm=str(tmp_path / "words.arpa"), lexicon=str(lexicon), beam_size=20, lm_weight=0.5)
+    decoder = BeamSearchDecoder(vocabulary, lm=lm, lexicon=lexicon, beam_size=20, lm_weight=0.5)
     first, second = decoder.words(log_probs, lengths, frame_seconds=0.04)
     assert [w.word for w in first] == ["the", "dog", "sat"] and [w.word for w in second] == ["a", "cat"]
     assert first[0].start == pytest.approx(8 * 0.04)  # "t" is frame 8: 7 of silence, then spell's blank
