@@ -24,10 +24,11 @@ Target: ours at least 10 times faster at equal or better WER.
 from __future__ import annotations
 
 import argparse
-import platform
 import time
 
 import torch
+
+from machine import cpu_name  # benchmarks/machine.py, beside this script
 
 
 def decode_all(decode, outputs: list[torch.Tensor]) -> tuple[list[str], float]:
@@ -85,7 +86,7 @@ def main() -> None:
     outputs, references = load(args.manifest)
     tune_outputs, tune_references = load(args.dev) if args.dev else (outputs, references)
     frames = sum(len(o) for o in outputs)
-    print(f"machine: {platform.processor() or platform.machine()}, 1 thread; {len(outputs)} utterances, {frames} frames; "
+    print(f"machine: {cpu_name()}, 1 thread; {len(outputs)} utterances, {frames} frames; "
           f"beam {args.beam_size}; weights chosen on {args.dev or 'the same set'}")
 
     greedy, seconds = decode_all(lambda out: greedy_decode(out[None], torch.tensor([len(out)]), vocabulary)[0], outputs)

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import csv
 import logging
-import platform
 import tempfile
 from pathlib import Path
 
@@ -27,6 +26,7 @@ from asr.config import load_config
 from asr.data import DurationBatchSampler, perturbation_speed, read_manifest
 from asr.librispeech import make_manifest
 from asr.train import train
+from machine import cpu_name  # benchmarks/machine.py, beside this script
 
 
 def main() -> None:
@@ -64,7 +64,7 @@ def main() -> None:
     played = [d / perturbation_speed(config.data.speed_perturbation, config.train.seed, 0, i) for i, d in enumerate(durations)]
     epoch_padded = sum(len(b) * max(played[i] for i in b) for b in epoch)
 
-    print(f"\nmachine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, device {config.train.device}")
+    print(f"\nmachine: {cpu_name()}, {torch.get_num_threads()} torch threads, device {config.train.device}")
     print(f"model: {config.model.rnn_type} x{config.model.num_layers}, hidden {config.model.hidden_size}; max_batch_seconds {config.data.max_batch_seconds}")
     print(f"steps measured: {len(rows)} (after {args.warmup} warm-up), {audio:.0f} s of audio in {step_seconds:.1f} s")
     print(f"throughput: {audio / step_seconds:.1f} audio-seconds per second")

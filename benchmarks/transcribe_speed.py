@@ -25,6 +25,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from machine import cpu_name  # benchmarks/machine.py, beside this script
+
 
 def measure(model_path: str, paths: list[str], threads: int, batch_size: int, device: str = "cpu") -> dict:
     """Transcribe ``paths`` in this process and return the figures."""
@@ -115,7 +117,7 @@ def main() -> None:
     from asr.audio import find_audio_files
 
     paths = [str(p) for d in args.data for p in (find_audio_files(d) if Path(d).is_dir() else [Path(d)])]
-    print(f"machine: {platform.processor() or platform.machine()}, {platform.system()}, python {platform.python_version()}")
+    print(f"machine: {cpu_name()}, {platform.system()}, python {platform.python_version()}")
     report("all files", run_child(args, paths))
     if args.long_minutes:
         with tempfile.TemporaryDirectory() as tmp:
