@@ -86,7 +86,7 @@ class BeamSearchDecoder:
     word boundary.
     """
 
-    def __init__(self, vocabulary: Vocabulary, lm: str = "", lexicon: str = "", beam_size: int = 50, beam_threshold: float = 25.0, lm_weight: float = 2.0, word_score: float = 0.0, beam_size_token: int = 0):
+    def __init__(self, vocabulary: Vocabulary, lm: str = "", lexicon: str = "", beam_size: int = 50, beam_threshold: float = 10.0, lm_weight: float = 2.0, word_score: float = 0.0, beam_size_token: int = 0):
         from torchaudio.models.decoder import ctc_decoder
 
         for name, path in (("LM", lm), ("lexicon", lexicon)):
