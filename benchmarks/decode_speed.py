@@ -5,8 +5,12 @@ against pyctcdecode, on the same log-probabilities, KenLM model and beam width.
     python benchmarks/decode_speed.py MODEL MANIFEST --lm LM.arpa --lexicon LEXICON [--dev DEV] [--beam-size 50]
 
 The acoustic model runs once; then each decoder decodes every utterance, one at a time on one
-thread, for each (LM weight, word score) pair of a small grid (each decoder's weights have their
-own scale), and the best pair of each is reported with its decoding time: best on MANIFEST itself
+thread, for each (LM weight, word score) pair of one grid, and the best pair of each is reported
+with its decoding time. The grid's LM weights are in pyctcdecode's units, a weight on the LM's
+natural-log probability (pyctcdecode converts KenLM's log10 itself); flashlight adds its weight
+times the log10 probability, so ours gets each weight times ln 10: both decoders search the same
+weights. (Until 2026-12-02 both got the same numbers, so ours searched weights 2.3 times smaller,
+and its best was often at the grid's edge.) The word score is in natural-log units in both. Best on MANIFEST itself
 by default; with --dev, each decoder's pair is chosen on DEV and MANIFEST is then decoded with it,
 so that no figure reported was tuned on. pyctcdecode gets the lexicon's words as its unigram list
 (its way of knowing the vocabulary); ours searches within the lexicon. Then, at our pair, our
@@ -24,11 +28,14 @@ Target: ours at least 10 times faster at equal or better WER.
 from __future__ import annotations
 
 import argparse
+import math
 import time
 
 import torch
 
 from machine import cpu_name  # benchmarks/machine.py, beside this script
+
+LN10 = math.log(10)  # flashlight's LM weight per pyctcdecode alpha: KenLM scores are log10
 
 
 def decode_all(decode, outputs: list[torch.Tensor]) -> tuple[list[str], float]:
@@ -61,8 +68,9 @@ def main() -> None:
     parser.add_argument("--lexicon", required=True, help="lexicon (asr lm build --lexicon); its words are pyctcdecode's unigrams")
     parser.add_argument("--dev", help="manifest to choose each decoder's LM weight and word score on (default: MANIFEST itself)")
     parser.add_argument("--beam-size", type=int, default=50)
-    parser.add_argument("--weights", default="0.5,0.75,1,1.25,1.5,2", help="LM weights to try (comma-separated)")
-    parser.add_argument("--scores", default="-2,-1.5,-1,-0.5,0,1", help="word scores to try (comma-separated; negative ones: --scores=-2,-1)")
+    parser.add_argument("--weights", default="0,0.25,0.375,0.5,0.75,1,1.5,2",
+                        help="LM weights to try, in pyctcdecode's units (comma-separated; ours gets each times ln 10)")
+    parser.add_argument("--scores", default="-2,-1.5,-1,-0.5,0,1,2", help="word scores to try (comma-separated; negative ones: --scores=-2,-1)")
     parser.add_argument("--thresholds", default="25,15,10,7,5", help="our beam thresholds to try at our best weights")
     parser.add_argument("--token-beams", default="0,10,5", help="our tokens tried per frame (0: all) to try at our best weights")
     args = parser.parse_args()
@@ -96,7 +104,7 @@ def main() -> None:
     labels = ["" if i == vocabulary.blank_id else token for i, token in enumerate(vocabulary.tokens)]
 
     def decoders(weight: float, score: float):
-        ours = BeamSearchDecoder(vocabulary, lm=args.lm, lexicon=args.lexicon, beam_size=args.beam_size, lm_weight=weight, word_score=score)
+        ours = BeamSearchDecoder(vocabulary, lm=args.lm, lexicon=args.lexicon, beam_size=args.beam_size, lm_weight=weight * LN10, word_score=score)
         theirs = build_ctcdecoder(labels, kenlm_model_path=args.lm, unigrams=words, alpha=weight, beta=score)
         return {
             "asr (flashlight)": lambda out: ours(out[None], torch.tensor([len(out)]))[0],
@@ -129,11 +137,11 @@ def main() -> None:
 
     _, _, weight, score, _ = best["asr (flashlight)"]
     their_rates, their_seconds = best["pyctcdecode"][:2]
-    print(f"our pruning at lm_weight {weight:g}, word_score {score:g}, on {args.manifest}:")
+    print(f"our pruning at lm_weight {weight:g} (flashlight's {weight * LN10:.3g}), word_score {score:g}, on {args.manifest}:")
     fastest = quickest = None  # quickest: our fastest setting whatever its WER
     for threshold in [float(x) for x in args.thresholds.split(",")]:
         for token_beam in [int(x) for x in args.token_beams.split(",")]:
-            ours = BeamSearchDecoder(vocabulary, lm=args.lm, lexicon=args.lexicon, beam_size=args.beam_size, beam_threshold=threshold, lm_weight=weight, word_score=score, beam_size_token=token_beam)
+            ours = BeamSearchDecoder(vocabulary, lm=args.lm, lexicon=args.lexicon, beam_size=args.beam_size, beam_threshold=threshold, lm_weight=weight * LN10, word_score=score, beam_size_token=token_beam)
             hypotheses, seconds = decode_all(lambda out: ours(out[None], torch.tensor([len(out)]))[0], outputs)
             rates = error_rates(references, hypotheses)
             print(f"  beam_threshold {threshold:g} beam_size_token {token_beam}: {rates}, {seconds:.3f} s")
