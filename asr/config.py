@@ -62,6 +62,9 @@ class DataConfig:
     num_workers: int = 1
     speed_perturbation: list[float] = field(default_factory=list)  # e.g. [0.9, 1.0, 1.1]; empty: off
     normalization_utterances: int = 2000  # utterances sampled to estimate feature mean/variance
+    # Share of training utterances band-limited as if recorded at 8 kHz (telephone audio), so the model
+    # also transcribes narrowband input: without it the empty bins above 4 kHz are unlike anything heard.
+    narrowband_probability: float = 0.0
     noise_dir: str = ""  # folder of noise recordings mixed into training audio (empty: off)
     noise_probability: float = 0.5  # share of training utterances that get noise
     noise_snr_db: list[float] = field(default_factory=lambda: [5.0, 25.0])  # SNR drawn uniformly from this range

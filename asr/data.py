@@ -126,6 +126,16 @@ def perturbation_speed(speeds: list[float], seed: int, epoch: int, index: int) -
     return random.Random(f"{seed}/{epoch}/{index}").choice(speeds)
 
 
+NARROWBAND_RATE = 8000  # telephone audio: nothing above 4 kHz
+
+
+def narrowband(audio: np.ndarray, sample_rate: int) -> np.ndarray:
+    """``audio`` as if recorded at :data:`NARROWBAND_RATE` and resampled to ``sample_rate``: same length, no band above 4 kHz."""
+    low = librosa.resample(audio, orig_sr=sample_rate, target_sr=NARROWBAND_RATE, res_type="soxr_hq")
+    back = librosa.resample(low, orig_sr=NARROWBAND_RATE, target_sr=sample_rate, res_type="soxr_hq")
+    return np.pad(back[: len(audio)], (0, max(0, len(audio) - len(back))))
+
+
 class NoiseMixer:
     """Adds a random stretch of a random noise recording at a random SNR to some utterances.
 
@@ -172,8 +182,10 @@ class AudioDataset(Dataset):
         speeds: list[float] | None = None,
         seed: int = 0,
         noise: NoiseMixer | None = None,
+        narrowband_probability: float = 0.0,
     ):
         self.utterances = utterances
+        self.narrowband_probability = narrowband_probability
         self.noise = noise
         self.vocabulary = vocabulary
         self.sample_rate = sample_rate
@@ -197,6 +209,8 @@ class AudioDataset(Dataset):
             audio = librosa.resample(audio, orig_sr=round(self.sample_rate * speed), target_sr=self.sample_rate, res_type="soxr_hq")
         if self.noise is not None:
             audio = self.noise(audio, self.epoch, index)
+        if random.Random(f"narrowband/{self.seed}/{self.epoch}/{index}").random() < self.narrowband_probability:
+            audio = narrowband(audio, self.sample_rate)  # after the noise: the channel limits both
         ids = self.vocabulary.encode(utterance.text) if self.vocabulary is not None else []
         return torch.from_numpy(audio), torch.tensor(ids, dtype=torch.long), index
 

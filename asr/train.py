@@ -237,7 +237,8 @@ def train(config: Config, observer: Callable[[Progress, list[int], torch.nn.Modu
     noise = None
     if config.data.noise_dir:
         noise = NoiseMixer(config.data.noise_dir, config.data.noise_probability, config.data.noise_snr_db, config.features.sample_rate, config.train.seed)
-    dataset = AudioDataset(train_utterances, vocabulary, config.features.sample_rate, config.data.speed_perturbation, config.train.seed, noise)
+    dataset = AudioDataset(train_utterances, vocabulary, config.features.sample_rate, config.data.speed_perturbation, config.train.seed, noise,
+                           config.data.narrowband_probability)
     loader = DataLoader(
         dataset,
         batch_sampler=sampler,

@@ -5,7 +5,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from asr.data import DurationBatchSampler, ManifestError, perturbation_speed, read_manifest
+from asr.data import AudioDataset, DurationBatchSampler, ManifestError, narrowband, perturbation_speed, read_manifest
 from asr.text import Vocabulary
 
 from .conftest import speech, write_wav
@@ -131,3 +131,31 @@ def test_sampler_caps_durations_after_speed_perturbation():
 def test_sampler_refuses_utterances_longer_than_the_cap():
     with pytest.raises(ValueError, match="longer than max_batch_seconds"):
         DurationBatchSampler([1.0, 50.0], 40.0)
+
+
+def _band_energy(audio: np.ndarray, low_hz: float, high_hz: float, sample_rate: int = 16000) -> float:
+    spectrum = np.abs(np.fft.rfft(audio)) ** 2
+    freqs = np.fft.rfftfreq(len(audio), 1 / sample_rate)
+    return float(spectrum[(freqs >= low_hz) & (freqs < high_hz)].sum())
+
+
+def test_narrowband_training_items_lose_the_band_above_4_khz_and_nothing_else(manifest_dir):
+    utterances = read_manifest(_write(manifest_dir / "m.jsonl", [
+        json.dumps({"audio_filepath": "a.wav", "duration": 1.0, "text": "one two"}),
+    ]), Vocabulary())
+    original = AudioDataset(utterances, Vocabulary())[0][0].numpy()
+    assert _band_energy(original, 4200, 8000) > 1e-3 * _band_energy(original, 0, 8000)  # speech has a high band to lose
+
+    limited = AudioDataset(utterances, Vocabulary(), seed=3, narrowband_probability=1.0)[0][0].numpy()
+    assert limited.shape == original.shape
+    assert _band_energy(limited, 4200, 8000) < 1e-5 * _band_energy(original, 4200, 8000)
+    assert _band_energy(limited, 0, 3500) == pytest.approx(_band_energy(original, 0, 3500), rel=0.01)
+    assert np.array_equal(narrowband(original, 16000), limited)
+
+    # about the share asked for, the same choice for an item in any worker, another in the next epoch
+    dataset = AudioDataset(utterances * 200, Vocabulary(), seed=3, narrowband_probability=0.25)
+    chosen = [not np.array_equal(dataset[i][0].numpy(), original) for i in range(200)]
+    assert 30 <= sum(chosen) <= 70
+    assert chosen == [not np.array_equal(dataset[i][0].numpy(), original) for i in range(200)]
+    dataset.epoch = 1
+    assert chosen != [not np.array_equal(dataset[i][0].numpy(), original) for i in range(200)]
