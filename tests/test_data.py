@@ -159,3 +159,26 @@ def test_narrowband_training_items_lose_the_band_above_4_khz_and_nothing_else(ma
     assert chosen == [not np.array_equal(dataset[i][0].numpy(), original) for i in range(200)]
     dataset.epoch = 1
     assert chosen != [not np.array_equal(dataset[i][0].numpy(), original) for i in range(200)]
+
+
+def test_resample_manifest_writes_copies_at_the_rate_asked_with_their_manifest(manifest_dir, tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import soundfile as sf
+
+    manifest = _write(manifest_dir / "m.jsonl", [
+        json.dumps({"audio_filepath": "a.wav", "duration": 1.0, "text": "One, two!"}),
+        json.dumps({"audio_filepath": "sub/b.wav", "duration": 0.5, "text": "three"}),
+    ])
+    script = Path(__file__).parents[1] / "data_scripts" / "resample_manifest.py"
+    out = tmp_path / "narrow"
+    subprocess.run([sys.executable, str(script), str(manifest), str(out), "--rate", "8000"], check=True, capture_output=True)
+    copies = read_manifest(out / "manifest.jsonl", Vocabulary())
+    assert [u.text for u in copies] == ["one two", "three"]
+    for copy, original in zip(copies, read_manifest(manifest, Vocabulary())):
+        info = sf.info(copy.audio_filepath)
+        assert info.samplerate == 8000 and info.channels == 1
+        assert copy.duration == pytest.approx(sf.info(original.audio_filepath).duration, abs=1e-3)
+        assert _band_energy(sf.read(copy.audio_filepath)[0], 100, 3500, 8000) > 0
