@@ -171,7 +171,8 @@ class AudioDataset(Dataset):
     Without a ``vocabulary`` (decoding only) the token ids are empty. With ``speeds`` (e.g.
     ``[0.9, 1.0, 1.1]``) each item is played at one of them, by resampling, which changes tempo
     and pitch together like a different speaker. The choice depends only on (``seed``,
-    :attr:`epoch`, index), so it is the same in any worker and after a resume.
+    :attr:`epoch`, index), so it is the same in any worker and after a resume. So is the choice of
+    the ``narrowband_probability`` share of items that are band-limited to telephone bandwidth.
     """
 
     def __init__(
@@ -209,7 +210,7 @@ class AudioDataset(Dataset):
             audio = librosa.resample(audio, orig_sr=round(self.sample_rate * speed), target_sr=self.sample_rate, res_type="soxr_hq")
         if self.noise is not None:
             audio = self.noise(audio, self.epoch, index)
-        if random.Random(f"narrowband/{self.seed}/{self.epoch}/{index}").random() < self.narrowband_probability:
+        if self.narrowband_probability and random.Random(f"narrowband/{self.seed}/{self.epoch}/{index}").random() < self.narrowband_probability:
             audio = narrowband(audio, self.sample_rate)  # after the noise: the channel limits both
         ids = self.vocabulary.encode(utterance.text) if self.vocabulary is not None else []
         return torch.from_numpy(audio), torch.tensor(ids, dtype=torch.long), index

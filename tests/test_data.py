@@ -1,9 +1,13 @@
 import json
 import logging
+import subprocess
+import sys
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile as sf
 
 from asr.data import AudioDataset, DurationBatchSampler, ManifestError, narrowband, perturbation_speed, read_manifest
 from asr.text import Vocabulary
@@ -162,12 +166,6 @@ def test_narrowband_training_items_lose_the_band_above_4_khz_and_nothing_else(ma
 
 
 def test_resample_manifest_writes_copies_at_the_rate_asked_with_their_manifest(manifest_dir, tmp_path):
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    import soundfile as sf
-
     manifest = _write(manifest_dir / "m.jsonl", [
         json.dumps({"audio_filepath": "a.wav", "duration": 1.0, "text": "One, two!"}),
         json.dumps({"audio_filepath": "sub/b.wav", "duration": 0.5, "text": "three"}),
