@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tempfile
 from dataclasses import dataclass
+from itertools import groupby
 from pathlib import Path
 
 import numpy as np
@@ -135,17 +136,20 @@ class BeamSearchDecoder:
         batch = log_probs.detach().float().cpu().numpy()
         return [self._utterance_words(batch[row, :length], frame_seconds) for row, length in enumerate(lengths.tolist())]
 
-    def _utterance_words(self, log_probs: np.ndarray, frame_seconds: float) -> list[Word]:
+    def _best_path(self, log_probs: np.ndarray) -> list[int]:
+        """The best hypothesis's token on each frame of one utterance's (frames, vocab) outputs."""
         if self.lexicon:
             log_probs = np.concatenate((log_probs, self._boundary_frame))
         log_probs = np.ascontiguousarray(log_probs)
+        frames = log_probs.shape[0]
         # flashlight's own search, as torchaudio's CTCDecoder.__call__ runs it, but without turning
         # every final hypothesis into tensors: with the numpy above, the digits test set decodes in
         # 28 ms instead of 52 (same transcripts)
-        results = self.decoder.decoder.decode(log_probs.ctypes.data, log_probs.shape[0], log_probs.shape[1])
-        if not results:
-            return []
-        path = results[0].tokens[1 : log_probs.shape[0] + 1]  # one token per frame, between start and end steps
+        results = self.decoder.decoder.decode(log_probs.ctypes.data, frames, log_probs.shape[1])
+        return results[0].tokens[1 : frames + 1] if results else []  # between the start and end steps
+
+    def _utterance_words(self, log_probs: np.ndarray, frame_seconds: float) -> list[Word]:
+        path = self._best_path(log_probs)
         blank, space, tokens = self.vocabulary.blank_id, self._space_id, self.vocabulary.tokens
         words: list[Word] = []
         chars: list[str] = []
@@ -174,7 +178,10 @@ class BeamSearchDecoder:
 
     def __call__(self, log_probs: torch.Tensor, lengths: torch.Tensor) -> list[str]:
         """Best transcript of each utterance in a batch."""
-        return [" ".join(w.word for w in words) for words in self.words(log_probs, lengths, 1.0)]
+        batch = log_probs.detach().float().cpu().numpy()
+        # words() without times or Word objects: 7% less time on the digits test set
+        return [self.vocabulary.decode(token for token, _ in groupby(self._best_path(batch[row, :length])))
+                for row, length in enumerate(lengths.tolist())]
 
 
 def align_words(log_probs: torch.Tensor, words: list[str], vocabulary: Vocabulary, frame_seconds: float, offset: int = 0) -> list[Word]:

@@ -148,6 +148,7 @@ def test_beam_search_times_each_word_by_its_characters_frames_in_a_padded_batch(
     decoder = BeamSearchDecoder(vocabulary, lm=lm, lexicon=lexicon, beam_size=20, lm_weight=0.5)
     first, second = decoder.words(log_probs, lengths, frame_seconds=0.04)
     assert [w.word for w in first] == ["the", "dog", "sat"] and [w.word for w in second] == ["a", "cat"]
+    assert decoder(log_probs, lengths) == ["the dog sat", "a cat"]  # transcripts alone: the same words
     assert first[0].start == pytest.approx(8 * 0.04)  # "t" is frame 8: 7 of silence, then spell's blank
     assert first[0].end == pytest.approx(13 * 0.04)  # "e" is frame 12
     assert first[-1].end == pytest.approx((len(long) - 7 - 1) * 0.04)  # "t" of "sat" ends before its blank
