@@ -2,7 +2,8 @@
 # Connected-digits recipe, the embedded default: synthesize the corpus, train, evaluate on unseen voices.
 #   bash recipes/digits/run.sh [--stage N] [--stop-stage N] [section.key=value ...]
 # Stages: 0 make data (eSpeak NG, offline), 1 train, 2 evaluate on the test voices (greedy),
-#   3 word LM and lexicon from the training transcripts, LM weight and word score tuned on dev,
+#   3 word LM and lexicon from the training transcripts, LM weight and word score tuned on
+#     data/tune (more utterances of the dev voices, made here: $TUNE_UTTERANCES, default 1000),
 #   4 evaluate with lexicon-constrained beam search on the test voices.
 # Rerunning resumes: existing data is kept and training continues from exp/checkpoint.pt.
 set -euo pipefail
@@ -20,6 +21,7 @@ done
 overrides=("$@")
 run_stage() { [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]; }
 
+tune_utterances=${TUNE_UTTERANCES:-1000}  # on the 200 of dev.jsonl most weight pairs tie within a word or two
 start=$SECONDS
 if run_stage 0; then
   if [ -f data/test.jsonl ]; then
@@ -38,9 +40,13 @@ if run_stage 2; then
   asr evaluate exp/model.pt data/test.jsonl
 fi
 if run_stage 3; then
-  echo "stage 3: bigram LM and lexicon from the training transcripts; tuning on data/dev.jsonl -> exp/model_lm.pt"
+  if [ ! -f data/tune/dev.jsonl ]; then
+    echo "stage 3: synthesizing $tune_utterances utterances of the dev voices into data/tune/ to tune the LM weights on"
+    python ../../data_scripts/make_digits.py data/tune --train 0 --dev "$tune_utterances" --test 0
+  fi
+  echo "stage 3: bigram LM and lexicon from the training transcripts; tuning on data/tune/dev.jsonl -> exp/model_lm.pt"
   asr lm build data/train.jsonl exp/lm.arpa --order 2 --lexicon exp/lexicon.txt
-  asr tune-lm exp/model.pt data/dev.jsonl --lm exp/lm.arpa --lexicon exp/lexicon.txt \
+  asr tune-lm exp/model.pt data/tune/dev.jsonl --lm exp/lm.arpa --lexicon exp/lexicon.txt \
     --lm-weights 0,0.5,1 --word-scores 0,1,2,3,4 --out exp/model_lm.pt
 fi
 if run_stage 4; then
