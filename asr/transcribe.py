@@ -64,8 +64,8 @@ class _Item:
     index: int
     source: str
     samples: np.ndarray
-    log_probs: np.ndarray  # (frames, vocab), filled chunk by chunk
-    chunks_left: int
+    log_probs: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))  # (frames, vocab), filled chunk by chunk
+    chunks_left: int = 0
 
 
 @dataclass
@@ -191,27 +191,45 @@ def transcribe_stream(
         if isinstance(samples, AudioError):
             group.append(Transcription(source=source, error=str(samples)))
         else:
-            total_frames = int(recognizer.output_frames(len(samples)))
-            item = _Item(index, source, samples, np.zeros((total_frames, len(recognizer.vocabulary)), np.float32), 0)
-            context = round(config.chunk_context_seconds * recognizer.sample_rate / frame_samples) * frame_samples
-            regions = plan_regions(samples, recognizer.sample_rate, frame_samples, config)
-            for number, (start, end) in enumerate(regions):
-                last = number == len(regions) - 1
-                chunks.append(
-                    _Chunk(
-                        item,
-                        start=0 if len(regions) == 1 else max(0, start - context),
-                        end=len(samples) if last else min(len(samples), end + context),
-                        keep_from=start // frame_samples,
-                        keep_to=total_frames if last else end // frame_samples,
-                    )
-                )
-            item.chunks_left = len(regions)
+            item = _Item(index, source, samples)
+            chunks += _plan_chunks(recognizer, item, config)
             group.append(item)
         if len(chunks) >= 4 * batch_size:  # enough to sort into batches of similar length
             yield from flush()
     yield from flush()
     bar.close()
+
+
+def _plan_chunks(recognizer: Recognizer, item: _Item, config: DecodingConfig) -> list[_Chunk]:
+    """The chunks that fill ``item.log_probs`` (allocated here): one per region of ``plan_regions``,
+    widened by the context on either side."""
+    samples, frame_samples = item.samples, recognizer.frame_samples
+    total_frames = int(recognizer.output_frames(len(samples)))
+    item.log_probs = np.zeros((total_frames, len(recognizer.vocabulary)), np.float32)
+    context = round(config.chunk_context_seconds * recognizer.sample_rate / frame_samples) * frame_samples
+    regions = plan_regions(samples, recognizer.sample_rate, frame_samples, config)
+    item.chunks_left = len(regions)
+    chunks = []
+    for number, (start, end) in enumerate(regions):
+        last = number == len(regions) - 1
+        chunks.append(
+            _Chunk(
+                item,
+                start=0 if len(regions) == 1 else max(0, start - context),
+                end=len(samples) if last else min(len(samples), end + context),
+                keep_from=start // frame_samples,
+                keep_to=total_frames if last else end // frame_samples,
+            )
+        )
+    return chunks
+
+
+def stitched_log_probs(recognizer: Recognizer, samples: np.ndarray, config: DecodingConfig | None = None, batch_size: int = 16) -> np.ndarray:
+    """(frames, vocab) log-probabilities of ``samples`` (float32 at the model's rate) as transcription
+    computes them: chunk by chunk with context, the kept frames stitched into one matrix."""
+    item = _Item(0, "", samples)
+    _decode_chunks(recognizer, _plan_chunks(recognizer, item, config or recognizer.config.decoding), batch_size)
+    return item.log_probs
 
 
 def _decode_chunks(recognizer: Recognizer, chunks: list[_Chunk], batch_size: int) -> None:

@@ -1,5 +1,6 @@
 """Transcription: the API, the CLI, output formats, long audio and bad inputs, on a model trained here."""
 
+import dataclasses
 import json
 import random
 import re
@@ -18,7 +19,7 @@ from asr.data import read_manifest
 from asr.digits import digit_string, separately_spoken_digits
 from asr.metrics import error_rates
 from asr.decoding import Word
-from asr.transcribe import plan_regions, refine_word_edges
+from asr.transcribe import plan_regions, refine_word_edges, stitched_log_probs
 
 from .conftest import speech, write_wav
 
@@ -215,18 +216,44 @@ def test_a_word_aligned_into_its_neighbour_or_into_noise_comes_back_to_its_own_s
     assert (a.start, a.end) == (pytest.approx(0.5, abs=0.011), pytest.approx(0.9, abs=0.011))
 
 
-def test_chunked_and_unchunked_decoding_of_a_two_minute_file_give_the_same_words(model, test_utterances):
+def posterior_agreement(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    """Share of frames with the same most likely symbol, and mean L1 distance of the frames' posteriors."""
+    return float((a.argmax(1) == b.argmax(1)).mean()), float(np.abs(np.exp(a) - np.exp(b)).sum(1).mean())
+
+
+def test_chunked_decoding_of_a_two_minute_file_stitches_the_frames_of_whole_file_decoding(model):
     audio, text = long_speech(120)
-    assert len(plan_regions(audio, 16000, model.frame_samples, model.config.decoding)) >= 4
-    chunked = model.transcribe(audio)
-    whole = model.transcribe(audio, chunk_seconds=1000)
-    # Chunked decoding approximates whole-file decoding: a BiLSTM's state beyond the 2 s context
-    # differs, so a borderline word may flip or split (CI saw 1 substitution, and once 2 extra
-    # words, in ~350). A word doubled or dropped at each of the >= 4 cuts would exceed 1%.
-    assert error_rates([" ".join(words(whole))], [" ".join(words(chunked))]).wer <= 0.01
-    assert chunked.text == " ".join(words(chunked))
-    rates = error_rates([text], [chunked.text])
-    assert rates.wer < 0.25, rates
+    regions = plan_regions(audio, 16000, model.frame_samples, model.config.decoding)
+    assert len(regions) >= 4
+    chunked = stitched_log_probs(model, audio)
+    whole = stitched_log_probs(model, audio, dataclasses.replace(model.config.decoding, chunk_seconds=1000))
+    assert chunked.shape == whole.shape
+    # A BiLSTM's state beyond the 2 s context differs, so posteriors differ a little everywhere
+    # (measured: 99.2-99.5% of frames agree, mean L1 0.012-0.019). Words are not compared: such a
+    # difference can flip a near-tie word anywhere (CI once saw 4 words in 350 differ; here 4 did
+    # for another text, 3.7-11.5 s from the nearest cut). A frame doubled, dropped or misplaced at a
+    # cut shifts every frame after it: then 30-75% agree.
+    agree, distance = posterior_agreement(chunked, whole)
+    assert agree > 0.97 and distance < 0.1, (agree, distance)
+    window = round(1.0 / model.frame_seconds)
+    for start, _ in regions[1:]:
+        cut = start // model.frame_samples
+        near = slice(cut - window, cut + window)
+        agree, distance = posterior_agreement(chunked[near], whole[near])
+        assert agree > 0.9 and distance < 0.3, (start / 16000, agree, distance)
+    # The check can fail: one frame lost at the first cut is seen (measured: 56-74% of the frames
+    # within 1 s of a cut agree then, against 96-100% as stitched).
+    cut = regions[1][0] // model.frame_samples
+    lost = np.concatenate([chunked[:cut], chunked[cut + 1 :], chunked[-1:]])
+    assert posterior_agreement(lost[cut - window : cut + window], whole[cut - window : cut + window])[0] < 0.9
+
+    result = model.transcribe(audio)
+    assert result.text == " ".join(words(result))
+    # Chunking costs no accuracy: at most 2 points of WER more than decoding the file in one piece
+    # (near-ties flip both ways; measured -1.1 to 0 points).
+    chunked_wer = error_rates([text], [result.text]).wer
+    whole_wer = error_rates([text], [model.transcribe(audio, chunk_seconds=1000).text]).wer
+    assert chunked_wer < 0.25 and chunked_wer <= whole_wer + 0.02, (chunked_wer, whole_wer)
 
 
 def test_each_bad_input_gets_its_expected_result_and_the_rest_are_transcribed(trained_digits_model, model, test_utterances, tmp_path, capsys):
@@ -335,16 +362,15 @@ def test_align_command_writes_the_apis_word_times(model, trained_digits_model, t
     assert "digits.wav: too short for the transcript" in capsys.readouterr().err
 
 
-@pytest.mark.xfail(reason="issue 5: the small test model often misrecognises single digits spoken alone, and hears "
-                   "'three' in long noise-only pauses; the timing of the words it does recognise is within 100 ms", strict=False)
 def test_transcribed_words_fall_within_100_ms_of_where_they_were_said(model):
-    import difflib
-
     audio, truth = separately_spoken_digits(7)
     got = [w for s in model.transcribe(audio).segments for w in s.words]
-    matcher = difflib.SequenceMatcher(None, [w for w, _, _ in truth], [g.word for g in got], autojunk=False)
-    matched = [(truth[a + k], got[b + k]) for a, b, n in matcher.get_matching_blocks() for k in range(n)]
-    assert len(matched) >= 8, [g.word for g in got]  # most words recognised, so their times can be checked
-    for (word, start, end), aligned in matched:
+    # The small test model misses some digits spoken alone and hears fragments ("th") in the noisy
+    # pauses, so words are paired by overlap in time, not by their order: matching by order pairs
+    # repeated digits across the gaps, seconds apart. Measured on seeds 7-14: 6-9 of 12 paired,
+    # all within 100 ms (seed 7: 8, within 50 ms).
+    pairs = [((word, start, end), g) for word, start, end in truth for g in got if g.word == word and g.start < end and g.end > start]
+    assert len(pairs) >= 6, [g.word for g in got]
+    for (word, start, end), aligned in pairs:
         assert abs(aligned.start - start) <= 0.1 and abs(aligned.end - end) <= 0.1, (word, start, end, aligned)
         assert 0 < aligned.confidence <= 1
