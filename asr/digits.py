@@ -75,14 +75,22 @@ def _make_utterance(job: tuple[str, str, str, str, int, int, int, int, float]) -
     return {"audio_filepath": str(Path(path).relative_to(Path(path).parents[2])), "duration": round(len(samples) / sample_rate, 4), "text": " ".join(text.replace(".", " ").split()), "voice": voice, "rate": rate}
 
 
-def separately_spoken_digits(seed: int = 7, count: int = 12, pause_seconds: float = 0.5, sample_rate: int = 16000, voice: str = "en-US") -> tuple[np.ndarray, list[tuple[str, float, float]]]:
-    """Digit words synthesized one at a time, each trimmed to its sound, joined with pauses (and
-    light noise, -60 dBFS, throughout): the audio and each word's true (word, start, end) in seconds.
-    A check for word timings: where each word is is known to the sample."""
+def separately_spoken_digits(
+    seed: int = 7,
+    count: int = 12,
+    pause_seconds: float = 0.5,
+    sample_rate: int = 16000,
+    voice: str = "en-US",
+    digits: tuple[int, int] = (1, 1),
+) -> tuple[np.ndarray, list[tuple[str, float, float]]]:
+    """Digit words (or strings of ``digits`` words) synthesized one piece at a time, each trimmed to
+    its sound, joined with pauses (and light noise, -60 dBFS, throughout): the audio and each
+    piece's true (text, start, end) in seconds. A check for word timings: where each piece is is
+    known to the sample."""
     rng = random.Random(seed)
     pause = np.zeros(round(pause_seconds * sample_rate), np.float32)
     pieces, truth, samples_so_far = [pause], [], len(pause)
-    for word in [digit_string(rng, 1, 1) for _ in range(count)]:
+    for word in [digit_string(rng, *digits) for _ in range(count)]:
         audio, rate = synthesize(word, voice, rate=140)
         audio, _ = librosa.effects.trim(librosa.resample(audio, orig_sr=rate, target_sr=sample_rate), top_db=40)
         truth.append((word, samples_so_far / sample_rate, (samples_so_far + len(audio)) / sample_rate))

