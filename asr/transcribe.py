@@ -65,7 +65,6 @@ class _Item:
     source: str
     samples: np.ndarray
     log_probs: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))  # (frames, vocab), filled chunk by chunk
-    chunks_left: int = 0
 
 
 @dataclass
@@ -174,7 +173,6 @@ def transcribe_stream(
     """Transcribe ``inputs`` and yield one :class:`Transcription` per input, in input order, as soon
     as it is done. Inputs that cannot be read give a result with ``error`` set."""
     config = config or recognizer.config.decoding
-    frame_samples = recognizer.frame_samples
     group: list[_Item | Transcription] = []
     chunks: list[_Chunk] = []
     bar = tqdm(total=len(inputs), desc="transcribe", unit="file", disable=not progress)
@@ -208,7 +206,6 @@ def _plan_chunks(recognizer: Recognizer, item: _Item, config: DecodingConfig) ->
     item.log_probs = np.zeros((total_frames, len(recognizer.vocabulary)), np.float32)
     context = round(config.chunk_context_seconds * recognizer.sample_rate / frame_samples) * frame_samples
     regions = plan_regions(samples, recognizer.sample_rate, frame_samples, config)
-    item.chunks_left = len(regions)
     chunks = []
     for number, (start, end) in enumerate(regions):
         last = number == len(regions) - 1
@@ -247,7 +244,6 @@ def _decode_chunks(recognizer: Recognizer, chunks: list[_Chunk], batch_size: int
         for row, chunk in enumerate(batch):
             offset = chunk.start // recognizer.frame_samples  # chunks start on output-frame boundaries
             chunk.item.log_probs[chunk.keep_from : chunk.keep_to] = log_probs[row, chunk.keep_from - offset : chunk.keep_to - offset]
-            chunk.item.chunks_left -= 1
 
 
 def silent_frames(samples: np.ndarray, frame_samples: int, frames: int, silence_db: float, margin: int = 5) -> np.ndarray:
