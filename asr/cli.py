@@ -31,11 +31,12 @@ def _add_decoding_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--beam-size-token", type=int, help="most likely tokens tried per frame (0: all)")
     group.add_argument("--lm-weight", type=float)
     group.add_argument("--word-score", type=float)
+    group.add_argument("--vad", choices=["silero", "off"], help="voice-activity detection (Silero): no text where it hears no speech")
 
 
 def _apply_decoding_options(recognizer, args: argparse.Namespace) -> None:
     decoding = recognizer.config.decoding
-    for name in ("lm", "lexicon", "beam_size", "beam_threshold", "beam_size_token", "lm_weight", "word_score"):
+    for name in ("lm", "lexicon", "beam_size", "beam_threshold", "beam_size_token", "lm_weight", "word_score", "vad"):
         value = getattr(args, name)
         if value is not None:
             setattr(decoding, name, str(Path(value).resolve()) if name in ("lm", "lexicon") else value)
@@ -44,12 +45,27 @@ def _apply_decoding_options(recognizer, args: argparse.Namespace) -> None:
 
 def _lm_build(args: argparse.Namespace) -> int:
     from .decoding import write_lexicon
-    from .lm import build_arpa, read_sentences
+    from .lm import build_arpa, build_arpa_from_counts, read_sentences, symspellpy_count_files
+    from .text import DEFAULT_CHARACTERS
 
-    build_arpa(args.text, args.out, args.order, characters=args.characters)
-    print(args.out)
+    if args.counts:
+        if len(args.paths) != 1:
+            raise ValueError("asr lm build --counts takes one path, the ARPA file to write")
+        (out,) = args.paths
+        files = symspellpy_count_files() if args.counts == "symspellpy" else tuple(args.counts.split(","))
+        if len(files) != 2:
+            raise ValueError(f"--counts {args.counts!r}: expected 'symspellpy' or WORD_COUNTS,PAIR_COUNTS")
+        spellable = set(DEFAULT_CHARACTERS) - {" "}
+        _, words = build_arpa_from_counts(*files, out, keep=lambda word: set(word) <= spellable)
+    else:
+        if len(args.paths) != 2:
+            raise ValueError("asr lm build takes TEXT OUT (or --counts ... OUT)")
+        text, out = args.paths
+        build_arpa(text, out, args.order, characters=args.characters)
+        words = [word for sentence in read_sentences(text) for word in sentence] if args.lexicon else []
+    print(out)
     if args.lexicon:
-        write_lexicon([word for words in read_sentences(args.text) for word in words], args.lexicon)
+        write_lexicon(words, args.lexicon)
         print(args.lexicon)
     return 0
 
@@ -240,9 +256,10 @@ def build_parser() -> argparse.ArgumentParser:
     tune.set_defaults(run=_tune_lm)
 
     lm = commands.add_parser("lm", help="n-gram language models").add_subparsers(dest="lm_command", required=True)
-    build = lm.add_parser("build", help="estimate a modified Kneser-Ney ARPA LM from text (one sentence per line)")
-    build.add_argument("text", help="text file (one sentence per line) or JSON-lines manifest (its text fields)")
-    build.add_argument("out", type=Path, help="ARPA file to write")
+    build = lm.add_parser("build", help="estimate a modified Kneser-Ney ARPA LM from text (one sentence per line) or from word counts")
+    build.add_argument("paths", nargs="+", metavar="[TEXT] OUT", help="text file (one sentence per line) or JSON-lines manifest (its text fields), then the ARPA file to write; with --counts only OUT")
+    build.add_argument("--counts", metavar="symspellpy|WORDS,PAIRS", help="a bigram LM from word and word-pair count files instead of text: "
+                       "'symspellpy' for the English Google Books counts bundled with symspellpy (no download), or two files of 'word count' and 'word word count' lines")
     build.add_argument("--order", type=int, default=3)
     build.add_argument("--characters", action="store_true", help="a character LM (| between words), for lexicon-free beam search")
     build.add_argument("--lexicon", type=Path, help="also write a lexicon of the text's words (for lexicon-constrained beam search)")

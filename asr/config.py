@@ -89,7 +89,11 @@ class TrainConfig:
     amp: bool = True  # mixed precision, on CUDA only
     amp_dtype: str = "auto"  # auto (bf16 where supported, else fp16) | bf16 | fp16
     accumulate_batches: int = 1  # batches whose gradients make one optimiser step
-    early_stopping_patience: int = 0  # stop after this many evaluations without a better dev WER (0: off)
+    early_stopping_patience: int = 0  # stop after this many evaluations without a better dev score (0: off)
+    # What "better on dev" means for best.pt, model.pt and early stopping: wer, or cer for models
+    # still writing mostly non-words (WER over 100% then says little: one real word counts as much
+    # as a run of fragments).
+    best_metric: str = "wer"
     average_last: int = 0  # model.pt averages the last k epoch models when that is no worse on dev (0: off)
     resume: bool = True  # continue from exp_dir/checkpoint.pt when it exists
     init_from: str = ""  # start from this model file's weights (same model config and vocabulary), e.g. one pretrained on synthetic speech
@@ -112,6 +116,9 @@ class DecodingConfig:
     chunk_context_seconds: float = 2.0  # audio each chunk sees beyond its cut points, on each side
     cut_search_seconds: float = 5.0  # a cut goes at the quietest point within this window before the limit
     silence_db: float = -65.0  # output frames in audio quieter than this (dBFS RMS, +-0.2 s) give no text
+    vad: str = "silero"  # silero | off: output frames the voice-activity detector calls non-speech give no text
+    vad_threshold: float = 0.5  # Silero's speech probability above which a stretch is speech
+    vad_pad_seconds: float = 0.3  # frames this close to speech are kept (words' soft edges)
     word_break_seconds: float = 0.3  # this much silence (blank frames) ends a word even without a space
     segment_pause_seconds: float = 0.6  # a pause this long between words starts a new segment
     max_segment_seconds: float = 10.0  # segments (subtitle lines) are at most about this long

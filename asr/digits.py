@@ -54,25 +54,53 @@ def split_variants(seed: int, dev_share: float = 0.1, test_share: float = 0.15) 
     return {"test": sorted(variants[:n_test]), "dev": sorted(variants[n_test : n_test + n_dev]), "train": sorted(variants[n_test + n_dev :])}
 
 
-def _make_utterance(job: tuple[str, str, str, str, int, int, int, int, float]) -> dict:
-    path, spoken, voice, variant_definition, rate, pitch, pitch_range, sample_rate, noise_snr_db = job
+# Utterances synthesized in one fresh process, in order: eSpeak NG keeps state from one call to the
+# next, so a chunk's audio depends on the chunk alone, never on how many workers there are. Large,
+# since each fresh process imports torch (a few seconds).
+SYNTHESIS_CHUNK = 500
+
+
+def _make_utterance(job: tuple[str, str, str, str, int, int, int, int, float, int]) -> dict:
+    path, spoken, voice, variant_definition, rate, pitch, pitch_range, sample_rate, noise_snr_db, seed = job
     text = spoken
     if variant_definition:
         add_variant(voice.split("+")[1], variant_definition)
-    samples, espeak_rate = synthesize(spoken, voice, rate=rate, pitch=pitch, pitch_range=pitch_range)
+    samples, espeak_rate = synthesize(spoken, voice, rate=rate, pitch=pitch, pitch_range=pitch_range, seed=seed)
     # Some variants clip syllables hard; slow those down until the speech is no faster than
     # people read (40 ms output frames cannot spell much faster speech).
     while len(text) / (len(samples) / espeak_rate) > MAX_CHARS_PER_SECOND and rate > 80:
         rate = int(rate * 0.85)
-        samples, espeak_rate = synthesize(spoken, voice, rate=rate, pitch=pitch, pitch_range=pitch_range)
+        samples, espeak_rate = synthesize(spoken, voice, rate=rate, pitch=pitch, pitch_range=pitch_range, seed=seed)
     samples = librosa.resample(samples, orig_sr=espeak_rate, target_sr=sample_rate, res_type="soxr_hq")
     if noise_snr_db > 0:  # light white noise so that silence is never digital zero
-        rng = np.random.default_rng(zlib.crc32(path.encode()))
+        rng = np.random.default_rng(seed)
         power = float(np.mean(samples**2)) + 1e-10
         samples = samples + rng.normal(0, np.sqrt(power / 10 ** (noise_snr_db / 10)), samples.shape).astype(np.float32)
     samples = np.clip(samples, -1, 1)
     sf.write(path, samples, sample_rate, subtype="PCM_16")
     return {"audio_filepath": str(Path(path).relative_to(Path(path).parents[2])), "duration": round(len(samples) / sample_rate, 4), "text": " ".join(text.replace(".", " ").split()), "voice": voice, "rate": rate}
+
+
+def _make_chunk(jobs: list[tuple]) -> list[dict]:
+    return [_make_utterance(job) for job in jobs]
+
+
+def synthesize_jobs(jobs: list[tuple], workers: int, desc: str) -> list[dict]:
+    """Run :func:`_make_utterance` on ``jobs`` in chunks of :data:`SYNTHESIS_CHUNK`, each chunk in a
+    fresh process (eSpeak NG has global state): the same jobs give byte-identical audio whatever
+    ``workers`` is. Returns the manifest records in job order."""
+    chunks = [jobs[i : i + SYNTHESIS_CHUNK] for i in range(0, len(jobs), SYNTHESIS_CHUNK)]
+    records: list[dict] = []
+    with get_context("spawn").Pool(workers, maxtasksperchild=1) as pool, tqdm(total=len(jobs), desc=desc, unit="utt") as bar:
+        for chunk_records in pool.imap(_make_chunk, chunks):
+            records += chunk_records
+            bar.update(len(chunk_records))
+    return records
+
+
+def _job_seed(seed: int, split: str, index: int) -> int:
+    """eSpeak's and the added noise's seed for one utterance: from the corpus seed, split and index only."""
+    return zlib.crc32(f"{seed}/{split}/{index}".encode())
 
 
 def separately_spoken_digits(
@@ -120,8 +148,7 @@ def make_digits_corpus(
     With ``max_groups`` > 1 an utterance holds 1 to ``max_groups`` digit strings spoken as separate
     sentences (with a pause between), so that a model also learns to carry on after a pause.
 
-    The same arguments give the same texts, voices and settings (eSpeak adds its own small random
-    jitter to the audio).
+    The same arguments give byte-identical audio and manifests, whatever ``workers`` is.
     """
     out_dir = Path(out_dir)
     variants = split_variants(seed)
@@ -149,15 +176,13 @@ def make_digits_corpus(
                 rng.randint(20, 80),  # pitch range
                 sample_rate,
                 rng.uniform(25, 45),  # SNR of the added noise, dB
+                _job_seed(seed, spec.name, i),
             ))
         jobs_by_split[spec.name] = jobs
     manifests = {}
-    # eSpeak NG has global state: one engine per worker process
-    with get_context("spawn").Pool(workers) as pool:
-        for name, jobs in jobs_by_split.items():
-            records = list(tqdm(pool.imap(_make_utterance, jobs, chunksize=16), total=len(jobs), desc=f"synthesize {name}", unit="utt"))
-            manifests[name] = out_dir / f"{name}.jsonl"
-            write_manifest(manifests[name], records)
+    for name, jobs in jobs_by_split.items():
+        manifests[name] = out_dir / f"{name}.jsonl"
+        write_manifest(manifests[name], synthesize_jobs(jobs, workers, f"synthesize {name}"))
     return manifests
 
 
@@ -195,9 +220,8 @@ def make_synthetic_corpus(
                 rng.randint(20, 80),  # pitch range
                 sample_rate,
                 rng.uniform(25, 45),  # SNR of the added noise, dB
+                _job_seed(seed, "synthetic", index),
             ))
-    with get_context("spawn").Pool(workers) as pool:
-        records = list(tqdm(pool.imap(_make_utterance, jobs, chunksize=8), total=len(jobs), desc="synthesize", unit="utt"))
     manifest = out_dir / "synthetic.jsonl"
-    write_manifest(manifest, records)
+    write_manifest(manifest, synthesize_jobs(jobs, workers, "synthesize"))
     return manifest

@@ -11,6 +11,9 @@ and KenLM's ``lmplz``:
 - p(w | h) = (a(h w) - D(a(h w))) / a(h) + b(h) p(w | h'), where b(h) = sum_k D_k N_k(h .) / a(h)
   is also the back-off weight written to the ARPA file; unigrams interpolate with a uniform
   distribution over the vocabulary and ``<unk>``.
+
+:func:`build_arpa_from_counts` makes a bigram LM from published word and word-pair counts instead
+of text (symspellpy's wheel bundles such counts from Google Books): see its docstring.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import logging
 import math
 from collections import Counter, defaultdict
 from pathlib import Path
+from typing import Callable
 
 from .text import normalize_text
 
@@ -143,3 +147,115 @@ def build_arpa(text: str | Path, out: str | Path, order: int = 3, characters: bo
     probs, backoffs = estimate(sentences, order)
     write_arpa(probs, backoffs, out)
     return Path(out)
+
+
+SYMSPELLPY_COUNTS = ("frequency_dictionary_en_82_765.txt", "frequency_bigramdictionary_en_243_342.txt")
+
+
+def symspellpy_count_files() -> tuple[Path, Path]:
+    """The English word and word-pair count files inside the installed symspellpy wheel (Google Books
+    counts, MIT licence): a general word LM that needs no download."""
+    try:
+        import symspellpy
+    except ImportError:
+        raise ValueError("--counts symspellpy needs the symspellpy package: pip install symspellpy") from None
+    folder = Path(symspellpy.__file__).parent
+    return folder / SYMSPELLPY_COUNTS[0], folder / SYMSPELLPY_COUNTS[1]
+
+
+def read_counts(path: str | Path, words_per_entry: int) -> dict[tuple[str, ...], int]:
+    """``words_per_entry`` words then a count per line (``the 23135851162``, ``of the 4116...``),
+    words normalised like transcripts; entries that normalise to the same words are added up."""
+    counts: Counter = Counter()
+    with open(path, encoding="utf-8") as lines:
+        for number, line in enumerate(lines, start=1):
+            fields = line.split()
+            if not fields:
+                continue
+            if len(fields) != words_per_entry + 1 or not fields[-1].isdigit():
+                raise ValueError(f"{path}, line {number}: expected {words_per_entry} word(s) and a count, got {line.strip()!r}")
+            words = tuple(normalize_text(word) for word in fields[:-1])
+            if all(word and " " not in word for word in words):
+                counts[words] += int(fields[-1])
+    return counts
+
+
+def estimate_from_counts(
+    unigrams: dict[str, int], bigrams: dict[tuple[str, str], int], sentence_words: float = 20.0
+) -> tuple[list[dict[tuple, float]], list[dict[tuple, float]]]:
+    """(log10 probabilities, log10 back-off weights) of an interpolated Kneser-Ney bigram LM
+    estimated from word counts and (pruned) word-pair counts, as :func:`estimate` gives them.
+
+    Three levels, each interpolated with the one below so that every context sums to 1:
+
+    - raw: p0(w) = c(w) / C over the words, ``</s>`` (count C / ``sentence_words``: the counts
+      have no sentence ends) and ``<unk>`` (the smallest word count);
+    - continuation: p1(w) = (N(. w) - D(N(. w))) / N + g1 p0(w), where N(. w) is how many distinct
+      words precede w among the bigrams, N their sum, g1 = sum D(N(. w)) / N, and D the modified
+      Kneser-Ney discounts of the continuation counts;
+    - bigram: p(w | h) = (c(h w) - D(c(h w))) / c(h) + g(h) p1(w) for the listed pairs, where
+      g(h) = 1 - sum of the first terms and c(h) = s c(w=h), h's word count on the pairs' scale
+      (at least its listed pairs' sum). A published pair list is pruned, so part of c(h) is in
+      pairs not listed: g(h) backs off that mass, which a discount estimated from counts of counts
+      could not (a pruned list has no counts of 1-4).
+
+    The scale s is there because published pair counts may come from a larger corpus than the word
+    counts (symspellpy's: about 60 times). Words nearly always followed by one listed word
+    ("devoid of", "tantamount to") show it as their ratio of listed pairs to word count, so s is the
+    99.9th percentile of that ratio over the contexts (at least 1: counts of one text give 1).
+    """
+    unigrams = {word: count for word, count in unigrams.items() if count > 0 and word not in (BOS, EOS, UNK)}
+    if not unigrams:
+        raise ValueError("no word counts to build an LM from")
+    bigrams = {pair: count for pair, count in bigrams.items() if count > 0 and pair[0] in unigrams and pair[1] in unigrams}
+    raw = dict(unigrams)
+    total = sum(raw.values())
+    raw[EOS] = total / sentence_words
+    raw[UNK] = min(unigrams.values())
+    raw_total = sum(raw.values())
+
+    continuation = Counter(pair[1] for pair in bigrams)
+    continuation_total = sum(continuation.values())
+    if continuation_total:
+        d = discounts(continuation)
+        continuation_discount = {word: d[min(count, 3) - 1] for word, count in continuation.items()}
+        backoff_mass = sum(continuation_discount.values()) / continuation_total
+    else:
+        backoff_mass = 1.0
+    unigram_p = {}
+    for word, count in raw.items():
+        seen = (continuation[word] - continuation_discount[word]) / continuation_total if continuation[word] else 0.0
+        unigram_p[word] = seen + backoff_mass * count / raw_total
+
+    bigram_discounts = FALLBACK_DISCOUNTS if not bigrams or min(bigrams.values()) > 4 else discounts(Counter(bigrams))
+    by_context: dict[str, list[tuple[str, int]]] = defaultdict(list)
+    for (first, second), count in bigrams.items():
+        by_context[first].append((second, count))
+    ratios = sorted(sum(count for _, count in followers) / unigrams[context] for context, followers in by_context.items())
+    scale = max(1.0, ratios[int(0.999 * (len(ratios) - 1))]) if ratios else 1.0
+    log.info("LM from counts: %d words, %d word pairs, pair counts on %.1f times the word counts' scale", len(unigrams), len(bigrams), scale)
+    probs: list[dict[tuple, float]] = [{(w,): math.log10(p) for w, p in unigram_p.items()}, {}]
+    backoffs: list[dict[tuple, float]] = [{}, {}]
+    for context, followers in by_context.items():
+        context_count = max(scale * unigrams[context], sum(count for _, count in followers))
+        seen = {word: (count - bigram_discounts[min(count, 3) - 1]) / context_count for word, count in followers}
+        left = 1.0 - sum(seen.values())
+        for word, p in seen.items():
+            probs[1][(context, word)] = math.log10(p + left * unigram_p[word])
+        backoffs[0][(context,)] = math.log10(left) if left > 0 else -99.0
+    probs[0][(BOS,)] = -99.0  # <s> is never predicted; after it, the unigram distribution
+    backoffs[0][(BOS,)] = 0.0
+    return probs, backoffs
+
+
+def build_arpa_from_counts(
+    unigram_file: str | Path, bigram_file: str | Path, out: str | Path, keep: Callable[[str], bool] | None = None, sentence_words: float = 20.0
+) -> tuple[Path, list[str]]:
+    """Write the bigram LM :func:`estimate_from_counts` makes of two count files (see
+    :func:`read_counts`) to ``out``; ``keep`` filters words (e.g. those a model can spell).
+    Returns the path and the LM's words (for a lexicon)."""
+    unigrams = {gram[0]: count for gram, count in read_counts(unigram_file, 1).items() if keep is None or keep(gram[0])}
+    bigrams = {gram: count for gram, count in read_counts(bigram_file, 2).items()}
+    probs, backoffs = estimate_from_counts(unigrams, bigrams, sentence_words)
+    write_arpa(probs, backoffs, out)
+    return Path(out), sorted(unigrams)

@@ -135,11 +135,14 @@ def random_variant(rng: random.Random) -> str:
     return "\n".join(lines) + "\n"
 
 
-def synthesize(text: str, voice: str = "en-US", rate: int = 175, pitch: int = 50, pitch_range: int = 50) -> tuple[np.ndarray, int]:
+def synthesize(text: str, voice: str = "en-US", rate: int = 175, pitch: int = 50, pitch_range: int = 50, seed: int | None = None) -> tuple[np.ndarray, int]:
     """Speak ``text`` and return (float32 samples in [-1, 1], sample rate).
 
     ``voice`` is an eSpeak NG voice name, optionally with a variant (``"en-GB-x-rp+f3"``);
-    ``rate`` is in words per minute, ``pitch`` and ``pitch_range`` are 0-100.
+    ``rate`` is in words per minute, ``pitch`` and ``pitch_range`` are 0-100. ``seed`` seeds
+    eSpeak's own random jitter first; the output then depends only on the arguments and on what
+    this process synthesized before (eSpeak keeps state between calls), so a fresh process that
+    makes the same calls in the same order makes the same samples.
     """
     engine = _engine()
     variant = voice.partition("+")[2]
@@ -151,6 +154,8 @@ def synthesize(text: str, voice: str = "en-US", rate: int = 175, pitch: int = 50
         engine.lib.espeak_SetParameter(_ESPEAK_RATE, int(rate), 0)
         engine.lib.espeak_SetParameter(_ESPEAK_PITCH, int(pitch), 0)
         engine.lib.espeak_SetParameter(_ESPEAK_RANGE, int(pitch_range), 0)
+        if seed is not None:
+            engine.lib.espeak_ng_SetRandSeed(ctypes.c_long(seed & 0x7FFFFFFF))
         engine.chunks = []
         encoded = text.encode()
         status = engine.lib.espeak_Synth(encoded, len(encoded) + 1, 0, _POS_CHARACTER, 0, _ESPEAK_CHARS_UTF8, None, None)

@@ -50,7 +50,7 @@ class Progress:
     step: int = 0
     epoch: int = 0
     batch_in_epoch: int = 0  # batches of ``epoch`` already trained on
-    best_wer: float = math.inf
+    best_dev_score: float = math.inf  # dev WER or CER (train.best_metric)
     evaluations_since_best: int = 0  # for early stopping
 
 
@@ -256,6 +256,8 @@ def train(config: Config, observer: Callable[[Progress, list[int], torch.nn.Modu
     model = CTCModel(config.features.n_mels, len(vocabulary), config.model, config.features.utterance_mean_norm).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.train.lr, weight_decay=config.train.weight_decay)
     use_amp = config.train.amp and device.type == "cuda"
+    if config.train.best_metric not in ("wer", "cer"):
+        raise ValueError(f"train.best_metric must be wer or cer, not {config.train.best_metric!r}")
     if config.train.amp_dtype not in ("auto", "bf16", "fp16"):
         raise ValueError(f"train.amp_dtype must be auto, bf16 or fp16, not {config.train.amp_dtype!r}")
     bf16 = config.train.amp_dtype == "bf16" or (config.train.amp_dtype == "auto" and use_amp and torch.cuda.is_bf16_supported())
@@ -280,7 +282,8 @@ def train(config: Config, observer: Callable[[Progress, list[int], torch.nn.Modu
         model.load_state_dict(checkpoint["model"]["state_dict"])
         optimizer.load_state_dict(checkpoint["optimizer"])
         scaler.load_state_dict(checkpoint["scaler"])
-        progress = Progress(**checkpoint["progress"])
+        saved = checkpoint["progress"]
+        progress = Progress(**{("best_dev_score" if key == "best_wer" else key): value for key, value in saved.items()})
         if checkpoint.get("world_size", 1) == world_size:
             _set_random_states(checkpoint["random_states"][rank] if world_size > 1 else checkpoint["random_states"])
         if is_main:
@@ -428,19 +431,20 @@ def train(config: Config, observer: Callable[[Progress, list[int], torch.nn.Modu
                     rates = _dev_error_rates(config, vocabulary, model, device, dev_utterances)
                     log.info("epoch %d step %d: dev %s", progress.epoch, progress.step, rates)
                     step_log.scalar("dev/wer", rates.wer, progress.step)
-                    if rates.wer < progress.best_wer:
-                        progress.best_wer, progress.evaluations_since_best = rates.wer, 0
-                        atomic_save(model_payload(model, config_dict, vocabulary.characters, {"dev_wer": rates.wer}), exp_dir / "best.pt")
+                    score = getattr(rates, config.train.best_metric)
+                    if score < progress.best_dev_score:
+                        progress.best_dev_score, progress.evaluations_since_best = score, 0
+                        atomic_save(model_payload(model, config_dict, vocabulary.characters, {"dev_wer": rates.wer, "dev_cer": rates.cer}), exp_dir / "best.pt")
                     else:
                         progress.evaluations_since_best += 1
                     patience = config.train.early_stopping_patience
                     stop_early = bool(patience and progress.evaluations_since_best >= patience)
                     if stop_early:
-                        log.info("early stopping: no better dev WER in %d evaluations", patience)
+                        log.info("early stopping: no better dev %s in %d evaluations", config.train.best_metric.upper(), patience)
                 if world_size > 1:
-                    flags = [stop_early, progress.best_wer, progress.evaluations_since_best]
+                    flags = [stop_early, progress.best_dev_score, progress.evaluations_since_best]
                     dist.broadcast_object_list(flags, src=0)
-                    stop_early, progress.best_wer, progress.evaluations_since_best = flags
+                    stop_early, progress.best_dev_score, progress.evaluations_since_best = flags
             save_checkpoint()
     finally:
         if step_log is not None:
@@ -463,7 +467,7 @@ def _dev_error_rates(config: Config, vocabulary: Vocabulary, model: CTCModel, de
 
 def _write_final_model(config: Config, vocabulary: Vocabulary, model: CTCModel, device: torch.device, dev_utterances: list[Utterance], exp_dir: Path, progress: Progress) -> None:
     """model.pt: the average of the last k epoch models when that is no worse on dev than the
-    best single epoch, else the best epoch by dev WER, else (no dev set) the last weights."""
+    best single epoch, else the best epoch on dev (``train.best_metric``), else (no dev set) the last weights."""
     final = exp_dir / "model.pt"
     epoch_files = sorted(exp_dir.glob("epoch-*.pt"), key=lambda p: int(p.stem.split("-")[1]))[-config.train.average_last :]
     if config.train.average_last > 1 and len(epoch_files) > 1:
@@ -471,9 +475,10 @@ def _write_final_model(config: Config, vocabulary: Vocabulary, model: CTCModel, 
         if dev_utterances:
             model.load_state_dict(averaged["state_dict"])
             rates = _dev_error_rates(config, vocabulary, model, device, dev_utterances)
-            averaged["dev_wer"] = rates.wer
-            log.info("average of %s: dev %s (best single epoch: WER %.2f%%)", ", ".join(averaged["averaged_from"]), rates, 100 * progress.best_wer)
-        if not dev_utterances or averaged["dev_wer"] <= progress.best_wer:
+            averaged["dev_wer"], averaged["dev_cer"] = rates.wer, rates.cer
+            metric = config.train.best_metric
+            log.info("average of %s: dev %s (best single epoch: %s %.2f%%)", ", ".join(averaged["averaged_from"]), rates, metric.upper(), 100 * progress.best_dev_score)
+        if not dev_utterances or getattr(rates, config.train.best_metric) <= progress.best_dev_score:
             atomic_save(averaged, final)
             log.info("model written to %s (average of the last %d epochs)", final, len(epoch_files))
             return
@@ -482,4 +487,4 @@ def _write_final_model(config: Config, vocabulary: Vocabulary, model: CTCModel, 
         os.replace(exp_dir / ".model.pt.tmp", final)
     else:
         atomic_save(model_payload(model, config_to_dict(config), vocabulary.characters), final)
-    log.info("model written to %s (best dev WER %.2f%%)", final, 100 * progress.best_wer if dev_utterances else float("nan"))
+    log.info("model written to %s (best dev %s %.2f%%)", final, config.train.best_metric.upper(), 100 * progress.best_dev_score if dev_utterances else float("nan"))

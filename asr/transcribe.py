@@ -25,6 +25,7 @@ from .audio import AudioError, load_audio, prepare_samples
 from .config import DecodingConfig
 from .decoding import Word, align_words, greedy_words
 from .text import normalize_text
+from .vad import VAD_METHODS, speech_frames
 
 if TYPE_CHECKING:
     from .recognizer import Recognizer
@@ -319,6 +320,10 @@ def refine_word_edges(words: list[Word], samples: np.ndarray, sample_rate: int, 
 
 def _finish(recognizer: Recognizer, item: _Item, config: DecodingConfig) -> Transcription:
     silent = silent_frames(item.samples, recognizer.frame_samples, len(item.log_probs), config.silence_db)
+    if config.vad == "silero":
+        silent |= ~speech_frames(item.samples, recognizer.sample_rate, recognizer.frame_samples, len(item.log_probs), config.vad_threshold, config.vad_pad_seconds)
+    elif config.vad != "off":
+        raise ValueError(f"decoding.vad must be one of {', '.join(VAD_METHODS)}, not {config.vad!r}")
     item.log_probs[silent] = -np.inf
     item.log_probs[silent, recognizer.vocabulary.blank_id] = 0.0
     log_probs = torch.from_numpy(item.log_probs)

@@ -6,7 +6,8 @@ import pytest
 import soundfile as sf
 
 from asr.data import AudioDataset, read_manifest
-from asr.digits import split_variants
+import asr.digits
+from asr.digits import make_synthetic_corpus, split_variants
 from asr.librispeech import make_manifest
 from asr.synthesis import add_variant, random_variant, synthesize
 from asr.text import Vocabulary
@@ -28,6 +29,23 @@ def test_digits_corpus_splits_voices_and_reads_back(digits_corpus):
     for utterance in utterances:
         assert sf.info(utterance.audio_filepath).samplerate == 16000
         assert utterance.duration == pytest.approx(sf.info(utterance.audio_filepath).duration, abs=1e-3)
+
+
+def test_the_same_seed_gives_a_byte_identical_corpus_whatever_the_worker_count(tmp_path, monkeypatch):
+    # eSpeak NG's output depends on its random seed and on what its process spoke before: seeded per
+    # utterance and spoken in fixed chunks of fresh processes, the audio cannot depend on which
+    # worker takes which utterance. Chunks of 3 make the 8 utterances 3 chunks here.
+    monkeypatch.setattr(asr.digits, "SYNTHESIS_CHUNK", 3)
+    texts = ["one two three", "the cat sat", "four five", "a quick brown fox", "six", "seven eight nine", "oh zero", "jumps over"]
+    runs = {}
+    for workers in (1, 2):
+        manifest = make_synthetic_corpus(texts, tmp_path / f"w{workers}", seed=11, workers=workers)
+        wavs = sorted((manifest.parent / "wavs" / "synthetic").glob("*.wav"))
+        runs[workers] = (manifest.read_text(), [w.read_bytes() for w in wavs])
+    assert len(runs[1][1]) == len(texts)
+    assert runs[1] == runs[2]
+    other_seed = make_synthetic_corpus(texts, tmp_path / "seed12", seed=12, workers=2)
+    assert other_seed.read_text() != runs[1][0]
 
 
 def test_random_variants_speak():

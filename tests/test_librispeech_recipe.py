@@ -1,10 +1,13 @@
 """The LibriSpeech recipe's stage logic, run on a tiny LibriSpeech-layout folder made here."""
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
 import pytest
+
+from asr.checkpoint import load_model_file
 
 from .conftest import speech, write_wav
 
@@ -28,30 +31,37 @@ def tiny_librispeech(tmp_path_factory) -> Path:
     return root.parent
 
 
-def run(*args, cwd=None):
-    return subprocess.run(["bash", str(RECIPE), *args], capture_output=True, text=True, cwd=cwd, timeout=900)
+def run(*args, cwd=None, env=None):
+    return subprocess.run(["bash", str(RECIPE), *args], capture_output=True, text=True, cwd=cwd, timeout=900, env=env)
 
 
 def test_stages_prepare_train_and_evaluate_a_speaker_split(tiny_librispeech, tmp_path):
     exp = tmp_path / "exp"
     data = tmp_path / "data"
-    common = ["--config", "config_cpu.yaml", "--subset-dir", str(tiny_librispeech), "--data-dir", str(data)]
+    common = ["--config", "config_cpu.yaml", "--subset-dir", str(tiny_librispeech), "--data-dir", str(data), "--synthetic-copies", "0"]
     tiny = ["model.hidden_size=16", "model.num_layers=1", "model.conv_channels=4", "train.epochs=1", f"train.exp_dir={exp}", "data.max_batch_seconds=20"]
 
     prepared = run(*common, "--stage", "1", "--stop-stage", "1", *tiny, cwd=tmp_path)  # relative --subset-dir works from anywhere
     assert prepared.returncode == 0, prepared.stderr
     assert "stage 1" in prepared.stdout and "stage 2" not in prepared.stdout and not exp.exists()
-    train_rows = [json.loads(line) for line in (data / "train.jsonl").read_text().splitlines()]
-    test_rows = [json.loads(line) for line in (data / "test.jsonl").read_text().splitlines()]
-    assert {Path(r["audio_filepath"]).name.split("-")[0] for r in train_rows} == {"251", "422"}
-    assert {Path(r["audio_filepath"]).name.split("-")[0] for r in test_rows} == {"84", "174"}
+    speakers = {
+        name: {Path(json.loads(line)["audio_filepath"]).name.split("-")[0] for line in (data / f"{name}.jsonl").read_text().splitlines()}
+        for name in ("train", "dev", "test")
+    }
+    # 422 is one of the default dev speakers (422 and 1673): held out of training, for LM weights and the best epoch
+    assert speakers == {"train": {"251"}, "dev": {"422"}, "test": {"84", "174"}}
 
-    trained = run(*common, "--stage", "2", *tiny)
+    # one LM weight pair, to keep the test short; the general LM is built from symspellpy's counts
+    trained = run(*common, "--stage", "2", *tiny, env={**os.environ, "LM_WEIGHTS": "1", "WORD_SCORES": "0"})
     assert trained.returncode == 0, trained.stderr
     assert "stage 2" in trained.stdout and "stage 3" in trained.stdout and "stage 1" not in trained.stdout
-    results = (exp / "results.txt").read_text()
-    assert results.startswith("test: WER ") and "(4 utterances)" in results
-    assert (exp / "decode_test.jsonl").exists() and (exp / "model.pt").exists()
+    assert "4 training utterances (0.0 h), 4 dev" in trained.stderr  # dev WER each epoch
+    assert "general English bigram LM" in trained.stdout and f"tuned on {data / 'dev.jsonl'}" in trained.stdout
+    results = (exp / "results.txt").read_text().splitlines()
+    assert results[0].startswith("test greedy: WER ") and "(4 utterances)" in results[0]
+    assert results[1].startswith("test word LM: WER ") and "(4 utterances)" in results[1]
+    assert (exp / "decode_test.jsonl").exists() and (exp / "decode_test_lm.jsonl").exists()
+    assert load_model_file(exp / "model_lm.pt")["config"]["decoding"]["lm"].endswith("general_2gram.arpa")
 
 
 def test_synthetic_copies_pretrain_on_spoken_phrases_then_train_on_the_mix(tiny_librispeech, tmp_path):
@@ -72,5 +82,10 @@ def test_synthetic_copies_pretrain_on_spoken_phrases_then_train_on_the_mix(tiny_
     assert len(mixed) == len(real) + len(synthetic) and all(Path(r["audio_filepath"]).is_absolute() for r in mixed)
     log = done.stdout + done.stderr
     assert f"{len(synthetic)} training utterances" in log and (exp / "pretrain" / "model.pt").exists()  # stage 2a
-    assert f"{len(mixed)} training utterances" in log and f"weights from {exp / 'pretrain' / 'model.pt'}" in log
+    # then, by default, the real speech alone, from the pretrained model
+    assert f"{len(real)} training utterances" in log and f"weights from {exp / 'pretrain' / 'model.pt'}" in log
     assert (exp / "model.pt").exists()
+    mixed_run = run(*common, "--stage", "2", "--stop-stage", "2", "--then-train-on", "mixed", *tiny[:-2], f"train.exp_dir={tmp_path / 'mixed'}", "data.max_batch_seconds=20")
+    assert mixed_run.returncode == 0, mixed_run.stderr
+    assert f"{len(mixed)} training utterances" in mixed_run.stderr
+    assert "--then-train-on must be real or mixed" in run(*common, "--stage", "2", "--then-train-on", "both", *tiny).stderr

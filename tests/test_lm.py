@@ -9,7 +9,7 @@ import torch
 
 from asr.cli import main
 from asr.decoding import BeamSearchDecoder, greedy_decode, write_lexicon
-from asr.lm import FALLBACK_DISCOUNTS, build_arpa, discounts
+from asr.lm import FALLBACK_DISCOUNTS, build_arpa, build_arpa_from_counts, discounts
 from asr.text import Vocabulary
 
 
@@ -194,3 +194,73 @@ def test_lm_build_reads_a_manifest_writes_its_lexicon_and_refuses_unigram_models
     manifest.write_text(manifest.read_text() + "not json\n")
     assert main(["lm", "build", str(manifest), str(tmp_path / "bad.arpa")]) == 2
     assert f"{manifest}, line 4: not a manifest line with a text field" in capsys.readouterr().err
+
+
+def arpa_probability(arpa: dict, context: str, word: str) -> float:
+    """p(word | context) of a bigram ARPA model read by :func:`read_arpa` (back-off rule)."""
+    if (context, word) in arpa:
+        return 10 ** arpa[(context, word)][0]
+    backoff = arpa[(context,)][1] or 0.0
+    return 10 ** (backoff + arpa[(word,)][0])
+
+
+def write_counts(tmp_path, words: dict[str, int], pairs: dict[str, int]) -> str:
+    (tmp_path / "words.txt").write_text("".join(f"{w} {c}\n" for w, c in words.items()))
+    (tmp_path / "pairs.txt").write_text("".join(f"{p} {c}\n" for p, c in pairs.items()))
+    return f"{tmp_path / 'words.txt'},{tmp_path / 'pairs.txt'}"
+
+
+def test_a_bigram_lm_from_counts_matches_probabilities_worked_out_by_hand(tmp_path, capsys):
+    counts = write_counts(tmp_path, {"a": 6, "B": 3, "c": 1}, {"a b": 2, "a c": 1, "b a": 2})
+    assert main(["lm", "build", "--counts", counts, str(tmp_path / "lm.arpa"), "--lexicon", str(tmp_path / "lexicon.txt")]) == 0
+    arpa = read_arpa(tmp_path / "lm.arpa")
+    # Raw level: a 6, b 3, c 1, </s> 10 / 20 words per sentence = .5, <unk> 1 (the smallest count); 11.5 in all.
+    # Continuation counts: a 1 (after b), b 1 (after a), c 1 (after a); total 3; discounts fall back to
+    # .5 each, so p1(w) = .5/3 + .5 p0(w) for a, b and c, and .5 p0(w) for </s> and <unk>.
+    p1 = {"a": 0.5 / 3 + 0.5 * 6 / 11.5, "b": 0.5 / 3 + 0.5 * 3 / 11.5, "c": 0.5 / 3 + 0.5 / 11.5, "</s>": 0.5 * 0.5 / 11.5, "<unk>": 0.5 / 11.5}
+    for word, p in p1.items():
+        assert arpa[(word,)][0] == pytest.approx(math.log10(p), abs=1e-5), word
+    # Context a (count 6): b 2 - 1, c 1 - .5; back-off 1 - 1.5/6 = .75. Context b (count 3): a 2 - 1; back-off 2/3.
+    assert arpa[("a", "b")][0] == pytest.approx(math.log10(1 / 6 + 0.75 * p1["b"]), abs=1e-5)
+    assert arpa[("a", "c")][0] == pytest.approx(math.log10(0.5 / 6 + 0.75 * p1["c"]), abs=1e-5)
+    assert arpa[("b", "a")][0] == pytest.approx(math.log10(1 / 3 + 2 / 3 * p1["a"]), abs=1e-5)
+    assert arpa[("a",)][1] == pytest.approx(math.log10(0.75), abs=1e-5)
+    assert arpa[("b",)][1] == pytest.approx(math.log10(2 / 3), abs=1e-5)
+    assert arpa[("<s>",)] == (-99.0, 0.0)
+    assert (tmp_path / "lexicon.txt").read_text().split("\n")[:3] == ["a\ta |", "b\tb |", "c\tc |"]
+    assert main(["lm", "build", "--counts", counts, str(tmp_path / "a.arpa"), str(tmp_path / "b.arpa")]) == 2
+    assert "takes one path" in capsys.readouterr().err
+
+
+def test_every_context_of_a_counts_lm_sums_to_one_when_pair_counts_are_on_a_larger_scale(tmp_path):
+    # pair counts from a corpus 50 times larger than the word counts' ("devoid of" stands for a word
+    # nearly always followed by one listed word), and pruned: most words have few listed pairs
+    words = {f"w{i}": 1000 // (i + 1) for i in range(40)} | {"devoid": 10}
+    pairs = {f"w{i} w{(3 * i + j) % 40}": 50 * (1000 // (i + 1)) // (j + 3) for i in range(0, 40, 2) for j in range(1 + i % 4)}
+    pairs["devoid w0"] = 50 * 10
+    build_arpa_from_counts(*write_counts(tmp_path, words, pairs).split(","), tmp_path / "lm.arpa")
+    arpa = read_arpa(tmp_path / "lm.arpa")
+    vocabulary = [*words, "</s>", "<unk>"]
+    assert sum(10 ** arpa[(w,)][0] for w in vocabulary) == pytest.approx(1.0, abs=1e-4)
+    for context in [*words, "<s>"]:
+        assert sum(arpa_probability(arpa, context, w) for w in vocabulary) == pytest.approx(1.0, abs=1e-4), context
+    # the scale comes from "devoid": on the word counts' scale, w0 follows "w0" in (50 * 1000 / 3) / 50
+    # of its 1000 occurrences (a third, plus a share of the back-off); without the scale it would be ~1
+    assert 1 / 3 - 1e-3 < arpa_probability(arpa, "w0", "w0") < 0.75 and arpa_probability(arpa, "devoid", "w0") > 0.99
+
+
+def test_the_general_english_lm_from_symspellpys_counts_loads_in_kenlm_and_fixes_a_misheard_word(tmp_path):
+    lm, lexicon = tmp_path / "general.arpa", tmp_path / "lexicon.txt"
+    assert main(["lm", "build", "--counts", "symspellpy", str(lm), "--lexicon", str(lexicon)]) == 0
+    arpa = read_arpa(lm)
+    assert len([g for g in arpa if len(g) == 1]) > 80_000 and len([g for g in arpa if len(g) == 2]) > 240_000
+    vocabulary = [g[0] for g in arpa if len(g) == 1 and g != ("<s>",)]
+    for context in ("the", "of", "king", "<s>"):
+        assert sum(arpa_probability(arpa, context, w) for w in vocabulary) == pytest.approx(1.0, abs=1e-3), context
+    assert arpa_probability(arpa, "of", "the") > arpa_probability(arpa, "of", "thee")
+    vocab = Vocabulary()
+    log_probs = emissions(spell("the kinj said", {7: {"j": 0.6, "g": 0.3}}), vocab)
+    lengths = torch.tensor([log_probs.shape[1]])
+    assert greedy_decode(log_probs, lengths, vocab) == ["the kinj said"]
+    decoder = BeamSearchDecoder(vocab, lm=str(lm), lexicon=str(lexicon), beam_size=20, lm_weight=1.0)
+    assert decoder(log_probs, lengths) == ["the king said"]

@@ -51,6 +51,18 @@ def test_early_stopping_ends_training_when_dev_wer_stops_improving(tiny_config):
     assert progress["epoch"] == 3 and progress["evaluations_since_best"] == 2
 
 
+def test_the_best_model_is_chosen_by_the_configured_dev_metric(tiny_config):
+    tiny_config.train.epochs = 2
+    tiny_config.train.best_metric = "cer"
+    model_path = train(tiny_config)
+    progress = load_checkpoint(f"{tiny_config.train.exp_dir}/checkpoint.pt")["progress"]
+    best = load_model_file(model_path.parent / "best.pt")
+    assert progress["best_dev_score"] == best["dev_cer"] and 0 < best["dev_cer"] <= 1.5
+    tiny_config.train.best_metric = "bleu"
+    with pytest.raises(ValueError, match="train.best_metric must be wer or cer, not 'bleu'"):
+        train(tiny_config)
+
+
 def test_the_last_epochs_are_averaged_into_the_model_file(tiny_config, tmp_path):
     tiny_config.train.epochs = 3
     tiny_config.train.average_last = 2

@@ -5,6 +5,7 @@ import json
 import random
 import re
 
+import librosa
 import numpy as np
 import pytest
 import soundfile as sf
@@ -376,3 +377,53 @@ def test_transcribed_phrases_start_and_end_within_100_ms_of_where_they_were_said
         inside = [w for w in got if w.start < end and w.end > start]
         assert inside, (text, start, end, [w.word for w in got])
         assert abs(inside[0].start - start) <= 0.1 and abs(inside[-1].end - end) <= 0.1, (text, start, end, inside)
+
+
+def non_speech(kind: str, level_db: float, seconds: float = 30.0, sample_rate: int = 16000) -> np.ndarray:
+    """Seeded non-speech audio at ``level_db`` dBFS RMS: white or pink noise, or a 50 Hz hum (with harmonics)."""
+    rng = np.random.default_rng(int(-level_db) * 7 + len(kind))
+    n = int(seconds * sample_rate)
+    if kind == "white":
+        audio = rng.normal(0, 1, n)
+    elif kind == "pink":  # 1/f power: white noise shaped in the frequency domain
+        spectrum = np.fft.rfft(rng.normal(0, 1, n))
+        spectrum[1:] /= np.sqrt(np.arange(1, len(spectrum)))
+        audio = np.fft.irfft(spectrum, n)
+    elif kind == "hum":
+        t = np.arange(n) / sample_rate
+        audio = sum(np.sin(2 * np.pi * 50 * k * t) / k for k in (1, 2, 3)) + 0.01 * rng.normal(0, 1, n)
+    else:
+        raise ValueError(kind)
+    audio *= 10 ** (level_db / 20) / np.sqrt(np.mean(audio**2))
+    return audio.astype(np.float32)
+
+
+NON_SPEECH = [("silence", None), ("white", -50), ("white", -35), ("white", -20), ("pink", -50), ("pink", -35), ("pink", -20), ("hum", -30), ("hum", -15)]
+
+
+@pytest.mark.parametrize("kind, level_db", NON_SPEECH, ids=[f"{k}{'' if l is None else l}" for k, l in NON_SPEECH])
+def test_no_words_come_out_of_silence_noise_or_hum(model, kind, level_db):
+    audio = np.zeros(30 * 16000, np.float32) if kind == "silence" else non_speech(kind, level_db)
+    assert model.transcribe(audio).text == ""
+
+
+def test_speech_with_long_noisy_pauses_gets_words_only_where_it_was_said(model):
+    # four digit strings, each followed by 6 s of pink noise at -35 dBFS (and white noise throughout)
+    rng = random.Random(3)
+    pieces, truth, at = [], [], 0.0
+    for _ in range(4):
+        text = digit_string(rng, 3, 5)
+        spoken = speech(text, rate=140)
+        spoken, _ = librosa.effects.trim(spoken, top_db=40)
+        pieces += [spoken, np.zeros(6 * 16000, np.float32)]
+        truth.append((text, at, at + len(spoken) / 16000))
+        at += len(spoken) / 16000 + 6
+    audio = np.concatenate(pieces)
+    audio += non_speech("pink", -35, seconds=len(audio) / 16000)[: len(audio)]
+    result = model.transcribe(audio)
+    got = [w for s in result.segments for w in s.words]
+    assert got
+    for word in got:  # every word lies in (or within 0.3 s of) something that was said
+        assert any(start - 0.3 <= word.start and word.end <= end + 0.3 for _, start, end in truth), (word, truth)
+    found = error_rates([" ".join(t for t, _, _ in truth)], [result.text])
+    assert found.wer < 0.5, (result.text, truth)

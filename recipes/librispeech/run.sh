@@ -1,21 +1,28 @@
 #!/usr/bin/env bash
 # LibriSpeech recipe: download, prepare manifests, train, evaluate.
 #   bash recipes/librispeech/run.sh [--stage N] [--stop-stage N] [--config FILE] [--mirror M]
-#                                   [--subset-dir DIR] [--data-dir DIR] [--synthetic-copies N]
+#                                   [--subset-dir DIR] [--dev-speakers "ID ..."] [--data-dir DIR]
+#                                   [--synthetic-copies N] [--then-train-on real|mixed] [--lm-dir DIR]
 #                                   [section.key=value ...]
 # Stages:
 #   0 download dev-clean, dev-other, test-clean, test-other and train-clean-100 into data/download
 #   1 prepare JSON-lines manifests in data/
 #   2 train (config.yaml: train-clean-100 on one GPU; config_cpu.yaml: small subsets on a CPU)
-#   3 evaluate exp_dir/model.pt on each evaluation set, writing exp_dir/results.txt
+#   3 evaluate exp_dir/model.pt on each evaluation set, greedy and with a word LM whose weights are
+#     tuned on the dev set (dev-clean, or the --dev-speakers): LibriSpeech's official 3-gram when
+#     --lm-dir holds it (data_scripts/download_lm.py), else the general English bigram LM that
+#     `asr lm build --counts symspellpy` makes from the word counts bundled with symspellpy.
+#     Results in exp_dir/results.txt.
 # With --subset-dir DIR (a LibriSpeech-layout folder such as ../shared/data/librispeech-dev-clean-subset)
-# nothing is downloaded: speakers 84 and 174 become the test set and the others the training set.
+# nothing is downloaded: speakers 84 and 174 become the test set, the --dev-speakers (default 422 and
+# 1673) the dev set (LM weights, best epoch) and the others the training set.
 # Manifests go to data/ (data/subset/ with --subset-dir) unless --data-dir says otherwise.
 # With --synthetic-copies N (subset mode) stage 1 also cuts the training transcripts into phrases of
 # 2-5 words and speaks each N times with random eSpeak NG voices (data/subset/synthetic/); stage 2
 # then first trains on those phrases alone (EXP_DIR/pretrain: short, clean utterances get a character
-# model off CTC's all-blank plateau within minutes) and goes on from that model on real plus
-# synthetic speech (data/subset/train_mixed.jsonl).
+# model off CTC's all-blank plateau within minutes) and goes on from that model on the real speech
+# (--then-train-on real, the default: it learned faster, RESULTS.md) or on real plus synthetic
+# speech (--then-train-on mixed: data/subset/train_mixed.jsonl).
 # Multi-GPU: set NPROC=N to launch stage 2 through torchrun with N processes.
 set -euo pipefail
 
@@ -25,7 +32,10 @@ config=config.yaml
 mirror=openslr
 subset_dir=""
 data=""
-synthetic_copies=0
+synthetic_copies=""
+dev_speakers="422 1673"
+then_train_on=real
+lm_dir=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --stage) stage=$2; shift 2 ;;
@@ -35,6 +45,9 @@ while [ $# -gt 0 ]; do
     --subset-dir) subset_dir=$(realpath "$2"); shift 2 ;;
     --data-dir) data=$(realpath -m "$2"); shift 2 ;;
     --synthetic-copies) synthetic_copies=$2; shift 2 ;;
+    --dev-speakers) dev_speakers=$2; shift 2 ;;
+    --then-train-on) then_train_on=$2; shift 2 ;;
+    --lm-dir) lm_dir=$(realpath -m "$2"); shift 2 ;;
     *) break ;;
   esac
 done
@@ -44,12 +57,17 @@ run_stage() { [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]; }
 exp_dir=$(python -c "import sys; from asr.config import load_config; print(load_config(sys.argv[1], sys.argv[2:]).train.exp_dir)" "$config" "${overrides[@]}")
 
 if [ -n "$subset_dir" ]; then
+  synthetic_copies=${synthetic_copies:-1}  # 1.9 h of real speech alone leaves the model on CTC's blank plateau
   eval_sets=(test)
+  dev_set=dev
   data=${data:-data/subset}
 else
   eval_sets=(dev-clean dev-other test-clean test-other)
+  synthetic_copies=${synthetic_copies:-0}
+  dev_set=dev-clean
   data=${data:-data}
 fi
+lm_dir=${lm_dir:-data/lm}
 
 start=$SECONDS
 if run_stage 0 && [ -z "$subset_dir" ]; then
@@ -61,7 +79,10 @@ if run_stage 1; then
   echo "stage 1: manifests in $data/"
   mkdir -p "$data"
   if [ -n "$subset_dir" ]; then
-    python ../../data_scripts/prepare_librispeech.py "$subset_dir" "$data/train.jsonl" --exclude-speakers 84 174
+    # shellcheck disable=SC2086  # the speaker ids are separate words
+    python ../../data_scripts/prepare_librispeech.py "$subset_dir" "$data/train.jsonl" --exclude-speakers 84 174 $dev_speakers
+    # shellcheck disable=SC2086
+    python ../../data_scripts/prepare_librispeech.py "$subset_dir" "$data/dev.jsonl" --include-speakers $dev_speakers
     python ../../data_scripts/prepare_librispeech.py "$subset_dir" "$data/test.jsonl" --include-speakers 84 174
     if [ "$synthetic_copies" -gt 0 ]; then
       python ../../data_scripts/synthesize_text.py "$data/train.jsonl" "$data/synthetic" \
@@ -80,11 +101,15 @@ if run_stage 2; then
     if [ "$synthetic_copies" -gt 0 ]; then
       echo "stage 2a: pretraining on synthetic phrases ($exp_dir/pretrain)"
       asr train "$config" "data.train_manifest=$data/synthetic/synthetic.jsonl" "data.dev_manifest=''" "${overrides[@]}" \
-        data.max_batch_seconds=20 train.epochs=6 train.lr=3e-3 "train.exp_dir=$exp_dir/pretrain"
-      train=$data/train_mixed.jsonl
+        data.max_batch_seconds=20 train.epochs=6 train.lr=3e-3 train.average_last=0 "train.exp_dir=$exp_dir/pretrain"
+      case "$then_train_on" in
+        real) ;;
+        mixed) train=$data/train_mixed.jsonl ;;
+        *) echo "run.sh: --then-train-on must be real or mixed, not $then_train_on" >&2; exit 2 ;;
+      esac
       overrides=("train.init_from=$exp_dir/pretrain/model.pt" "${overrides[@]}")
     fi
-    overrides=("data.train_manifest=$train" "data.dev_manifest=''" "${overrides[@]}")
+    overrides=("data.train_manifest=$train" "data.dev_manifest=$data/dev.jsonl" "${overrides[@]}")
   fi
   if [ "${NPROC:-1}" -gt 1 ]; then
     torchrun --standalone --nproc_per_node "$NPROC" -m asr.cli train "$config" "${overrides[@]}"
@@ -93,11 +118,28 @@ if run_stage 2; then
   fi
 fi
 if run_stage 3; then
-  echo "stage 3: evaluating $exp_dir/model.pt"
+  if [ -f "$lm_dir/3-gram.pruned.1e-7.arpa" ] && [ -f "$lm_dir/lexicon.txt" ]; then
+    lm=$lm_dir/3-gram.pruned.1e-7.arpa; lexicon=$lm_dir/lexicon.txt
+    echo "stage 3: LibriSpeech's official 3-gram LM ($lm)"
+  else
+    lm=$data/lm/general_2gram.arpa; lexicon=$data/lm/general_lexicon.txt
+    if [ ! -f "$lm" ]; then
+      echo "stage 3: general English bigram LM from symspellpy's word counts ($lm)"
+      mkdir -p "$data/lm"
+      asr lm build --counts symspellpy "$lm" --lexicon "$lexicon"
+    fi
+  fi
+  echo "stage 3: LM weight and word score tuned on $data/$dev_set.jsonl -> $exp_dir/model_lm.pt"
+  asr tune-lm "$exp_dir/model.pt" "$data/$dev_set.jsonl" --lm "$lm" --lexicon "$lexicon" \
+    --lm-weights="${LM_WEIGHTS:-0,0.5,1,1.5,2}" --word-scores="${WORD_SCORES:--1,0,1,2,3}" \
+    --out "$exp_dir/model_lm.pt" | tee "$exp_dir/tune_lm.tsv"
+  echo "stage 3: evaluating $exp_dir/model.pt (greedy) and $exp_dir/model_lm.pt (word LM)"
   : > "$exp_dir/results.txt"
   for set in "${eval_sets[@]}"; do
     result=$(asr evaluate "$exp_dir/model.pt" "$data/$set.jsonl" --output "$exp_dir/decode_$set.jsonl")
-    echo "$set: $result" | tee -a "$exp_dir/results.txt"
+    echo "$set greedy: $result" | tee -a "$exp_dir/results.txt"
+    result=$(asr evaluate "$exp_dir/model_lm.pt" "$data/$set.jsonl" --output "$exp_dir/decode_${set}_lm.jsonl")
+    echo "$set word LM: $result" | tee -a "$exp_dir/results.txt"
   done
 fi
 echo "done in $((SECONDS - start)) s"

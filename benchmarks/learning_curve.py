@@ -1,0 +1,141 @@
+#!/usr/bin/env python3
+"""How much data does a model need? Train on 1/8, 1/4, 1/2 and all of the training hours, fit CER
+against hours, and predict the CER at 10 and 100 hours.
+
+    python benchmarks/learning_curve.py CONFIG DATA_DIR [--out-dir DIR] [--test-speakers 84 174]
+        [--fractions 0.125 0.25 0.5 1] [section.key=value ...]
+
+DATA_DIR is a LibriSpeech-layout folder: the --test-speakers are the test set, everyone else the
+training set. Each fraction is a seeded random share of the training utterances (the smaller
+shares lie inside the larger ones), trained with CONFIG and the overrides into OUT_DIR/hours_F/
+(rerunning resumes, and skips fractions already trained) and scored greedily on the test set.
+
+The fit is a power law, CER = a * hours^-b (a straight line in log-log axes, least squares over
+the fractions); OUT_DIR/learning_curve.png plots the measurements and the fit, and the figures
+are printed and written to OUT_DIR/learning_curve.tsv. A power law keeps falling forever while
+real error rates level off, so the 10 and 100 hour predictions are optimistic when measured
+points are few or far from those sizes: read them as "at best".
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import random
+from pathlib import Path
+
+import numpy as np
+
+from asr.config import load_config
+from asr.data import read_manifest, write_manifest
+from asr.evaluate import evaluate
+from asr.librispeech import make_manifest
+from asr.recognizer import load_model
+from asr.train import train
+from machine import cpu_name  # benchmarks/machine.py, beside this script
+
+
+def fit_power_law(hours: list[float], cers: list[float]) -> tuple[float, float]:
+    """(a, b) of CER = a * hours^-b, least squares on log CER against log hours."""
+    slope, intercept = np.polyfit(np.log(hours), np.log(cers), 1)
+    return float(math.exp(intercept)), float(-slope)
+
+
+def nested_shares(records: list[dict], fractions: list[float], seed: int) -> dict[float, list[dict]]:
+    """For each fraction, the first utterances of one seeded shuffle that add up to that share of the hours."""
+    shuffled = records[:]
+    random.Random(seed).shuffle(shuffled)
+    total = sum(r["duration"] for r in shuffled)
+    shares = {}
+    for fraction in fractions:
+        taken, seconds = [], 0.0
+        for record in shuffled:
+            if seconds >= fraction * total - 1e-6:
+                break
+            taken.append(record)
+            seconds += record["duration"]
+        shares[fraction] = taken
+    return shares
+
+
+def plot(path: Path, hours: list[float], cers: list[float], a: float, b: float) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    grid = np.geomspace(min(hours) / 1.5, 100, 100)
+    ax.plot(grid, 100 * a * grid**-b, "--", color="tab:blue", label=f"fit: CER = {100 * a:.1f}% x hours^-{b:.2f}")
+    ax.plot(hours, [100 * c for c in cers], "o", color="tab:red", label="measured")
+    for target in (10, 100):
+        ax.plot([target], [100 * a * target**-b], "s", color="tab:blue", fillstyle="none")
+        ax.annotate(f"{100 * a * target**-b:.1f}%", (target, 100 * a * target**-b), textcoords="offset points", xytext=(5, 5))
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("training hours")
+    ax.set_ylabel("test CER (%), greedy")
+    ax.set_title("Learning curve")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("config")
+    parser.add_argument("data", type=Path, help="LibriSpeech-layout folder")
+    parser.add_argument("--out-dir", type=Path, default=Path("exp/learning_curve"))
+    parser.add_argument("--test-speakers", nargs="+", default=["84", "174"])
+    parser.add_argument("--fractions", nargs="+", type=float, default=[0.125, 0.25, 0.5, 1.0])
+    parser.add_argument("--seed", type=int, default=0, help="seed of the shuffle the shares are taken from")
+    parser.add_argument("overrides", nargs="*", help="section.key=value config overrides for every training")
+    args = parser.parse_intermixed_args()
+    if len(args.fractions) < 2 or not all(0 < f <= 1 for f in args.fractions):
+        parser.error("--fractions: at least two shares in (0, 1]")
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+
+    out = args.out_dir.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    make_manifest(args.data, out / "train_all.jsonl", exclude_speakers=set(args.test_speakers))
+    make_manifest(args.data, out / "test.jsonl", include_speakers=set(args.test_speakers))
+    records = [{"audio_filepath": str(u.audio_filepath), "duration": u.duration, "text": u.text} for u in read_manifest(out / "train_all.jsonl")]
+    test = read_manifest(out / "test.jsonl")
+    if not records or not test:
+        parser.error(f"{args.data}: no training or no test utterances for test speakers {' '.join(args.test_speakers)}")
+
+    hours, cers, wers = [], [], []
+    for fraction, share in sorted(nested_shares(records, args.fractions, args.seed).items()):
+        exp_dir = out / f"hours_{fraction:g}"
+        write_manifest(exp_dir / "train.jsonl", share)
+        config = load_config(args.config, args.overrides)
+        config.data.train_manifest, config.data.dev_manifest = str(exp_dir / "train.jsonl"), ""
+        config.train.exp_dir = str(exp_dir)
+        if not (exp_dir / "model.pt").exists():
+            train(config)
+        rates = evaluate(load_model(exp_dir / "model.pt"), test, exp_dir / "decode_test.jsonl", progress=False)
+        hours.append(sum(r["duration"] for r in share) / 3600)
+        cers.append(max(rates.cer, 1e-4))
+        wers.append(rates.wer)
+        print(f"{fraction:g} of the training set: {hours[-1]:.3f} h, {len(share)} utterances: test {rates}", flush=True)
+
+    a, b = fit_power_law(hours, cers)
+    plot(out / "learning_curve.png", hours, cers, a, b)
+    with open(out / "learning_curve.tsv", "w") as tsv:
+        tsv.write("hours\tcer\twer\tkind\n")
+        for h, c, w in zip(hours, cers, wers):
+            tsv.write(f"{h:.4f}\t{c:.4f}\t{w:.4f}\tmeasured\n")
+        for target in (10, 100):
+            tsv.write(f"{target}\t{a * target**-b:.4f}\t\tpredicted\n")
+    print(f"\nmachine: {cpu_name()}; config {args.config} {' '.join(args.overrides)}")
+    print(f"fit: CER = {100 * a:.2f}% x hours^-{b:.3f}")
+    for target in (10, 100):
+        print(f"predicted CER at {target} h: {100 * a * target**-b:.1f}% (at best: a power law never levels off)")
+    print(f"plot: {out / 'learning_curve.png'}")
+
+
+if __name__ == "__main__":
+    main()

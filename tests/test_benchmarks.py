@@ -1,0 +1,55 @@
+"""Benchmark scripts that are more than a measurement: the learning curve's fit and its run."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import matplotlib.image
+import pytest
+
+from .conftest import speech, write_wav
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+sys.path.insert(0, str(BENCHMARKS))
+
+from learning_curve import fit_power_law, nested_shares  # noqa: E402
+
+
+def test_the_power_law_fit_recovers_a_and_b_and_shares_nest():
+    hours = [0.25, 0.5, 1.0, 2.0]
+    a, b = fit_power_law(hours, [0.6 * h**-0.3 for h in hours])
+    assert a == pytest.approx(0.6) and b == pytest.approx(0.3)
+    records = [{"id": i, "duration": 1.0 + i % 3} for i in range(40)]
+    shares = nested_shares(records, [0.25, 0.5, 1.0], seed=1)
+    total = sum(r["duration"] for r in records)
+    for fraction, share in shares.items():
+        assert fraction * total <= sum(r["duration"] for r in share) < fraction * total + 3
+    assert shares[0.25] == shares[0.5][: len(shares[0.25])] and len(shares[1.0]) == 40
+
+
+def test_learning_curve_trains_each_share_plots_and_predicts(tmp_path):
+    root = tmp_path / "LibriSpeech" / "dev-clean"
+    texts = ["one two three", "four five", "six seven", "eight nine zero"]
+    for speaker in ("84", "174", "251", "422"):
+        chapter = root / speaker / "100"
+        chapter.mkdir(parents=True)
+        lines = []
+        for n in range(2 if speaker in ("84", "174") else 4):
+            utterance = f"{speaker}-100-{n:04d}"
+            write_wav(chapter / f"{utterance}.flac", speech(texts[n]))
+            lines.append(f"{utterance} {texts[n].upper()}")
+        (chapter / f"{speaker}-100.trans.txt").write_text("\n".join(lines) + "\n")
+    config = Path(__file__).resolve().parents[1] / "recipes" / "librispeech" / "config_cpu.yaml"
+    out = tmp_path / "curve"
+    tiny = ["model.hidden_size=16", "model.num_layers=1", "model.conv_channels=4", "train.epochs=1", "data.max_batch_seconds=20", "train.threads=1"]
+    done = subprocess.run([sys.executable, str(BENCHMARKS / "learning_curve.py"), str(config), str(root.parent), "--out-dir", str(out), *tiny],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = [line.split("\t") for line in (out / "learning_curve.tsv").read_text().splitlines()[1:]]
+    measured = [r for r in rows if r[3] == "measured"]
+    assert len(measured) == 4 and [float(r[0]) for r in measured] == sorted(float(r[0]) for r in measured)
+    assert [r[0] for r in rows if r[3] == "predicted"] == ["10", "100"]
+    assert "predicted CER at 10 h" in done.stdout and "predicted CER at 100 h" in done.stdout
+    image = matplotlib.image.imread(out / "learning_curve.png")
+    assert image.shape[0] > 200 and image.shape[1] > 300
+    assert all((out / f"hours_{f}" / "model.pt").exists() for f in ("0.125", "0.25", "0.5", "1"))
