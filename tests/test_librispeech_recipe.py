@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from asr.checkpoint import load_model_file
+from asr.cli import main
 
 from .conftest import speech, write_wav
 
@@ -62,6 +63,16 @@ def test_stages_prepare_train_and_evaluate_a_speaker_split(tiny_librispeech, tmp
     assert results[1].startswith("test word LM: WER ") and "(4 utterances)" in results[1]
     assert (exp / "decode_test.jsonl").exists() and (exp / "decode_test_lm.jsonl").exists()
     assert load_model_file(exp / "model_lm.pt")["config"]["decoding"]["lm"].endswith("general_2gram.arpa")
+
+    # with LibriSpeech's official LM in --lm-dir (as data_scripts/download_lm.py leaves it), that one is used
+    official = tmp_path / "lm"
+    official.mkdir()
+    (official / "text.txt").write_text("one two three\nfour five\nsix seven\neight nine zero\n")
+    assert main(["lm", "build", str(official / "text.txt"), str(official / "3-gram.pruned.1e-7.arpa"), "--lexicon", str(official / "lexicon.txt")]) == 0
+    with_official = run(*common, "--stage", "3", "--lm-dir", str(official), *tiny, env={**os.environ, "LM_WEIGHTS": "1", "WORD_SCORES": "0"})
+    assert with_official.returncode == 0, with_official.stderr
+    assert "LibriSpeech's official 3-gram LM" in with_official.stdout and "general English" not in with_official.stdout
+    assert load_model_file(exp / "model_lm.pt")["config"]["decoding"]["lm"] == str(official / "3-gram.pruned.1e-7.arpa")
 
 
 def test_synthetic_copies_pretrain_on_spoken_phrases_then_train_on_the_mix(tiny_librispeech, tmp_path):
