@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 from pathlib import Path
 
@@ -15,18 +16,54 @@ AUDIO_SUFFIXES = frozenset({".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".
 
 _BLOCK_FRAMES = 1 << 18  # frames read at a time: an hour of 48 kHz audio never sits in memory at its own rate
 
+# Rates outside this range are no real recording: a header claiming 1 Hz would make a 20 KB file
+# hours of 16 kHz audio (gigabytes of memory) once resampled.
+MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 1000, 384000
+# Audio longer than this is refused before it is decoded (1.4 GB of float32 samples at 16 kHz);
+# ``max_seconds`` raises or lowers it.
+DEFAULT_MAX_AUDIO_SECONDS = 6 * 3600.0
+
 
 class AudioError(ValueError):
     """An audio file that cannot be used; the message names the file and the problem."""
 
 
-def load_audio(path: str | Path, sample_rate: int = 16000) -> np.ndarray:
+def check_sample_rate(rate: object, source: str) -> int:
+    """``rate`` as an int if it is a real recording's rate (1 kHz to 384 kHz), else :class:`AudioError`."""
+    if isinstance(rate, bool) or not isinstance(rate, (int, np.integer)) or not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
+        raise AudioError(f"{source}: sample rate {rate!r} Hz is outside {MIN_SAMPLE_RATE}-{MAX_SAMPLE_RATE} Hz")
+    return int(rate)
+
+
+def _check_duration(seconds: float, max_seconds: float, source: str) -> None:
+    if seconds > max_seconds:
+        raise AudioError(f"{source}: {seconds / 3600:.1f} h of audio is longer than the {max_seconds / 3600:.1f} h allowed (max_audio_seconds)")
+
+
+def _truncation(sound: sf.SoundFile, frames_read: int) -> str | None:
+    """Why ``sound`` looks cut short, or None: a WAV-family data chunk the header says is longer
+    than the file holds (libsndfile clamps it silently, but logs "data : N (should be M)"), or
+    fewer frames decoded than the header promised (an MP3's Xing length, say)."""
+    found = re.search(r"^data\s*:\s*(\d+) \(should be (\d+)\)", sound.extra_info, re.MULTILINE)
+    if found:
+        declared, present = int(found.group(1)), int(found.group(2))
+        # 0 and 0xFFFFFFFF are how streaming writers say "length unknown"; a pad byte is not a frame
+        if declared < 0xFFFFFFF0 and declared - present >= max(sound.channels * 2, 4):
+            return f"the header promises {declared} bytes of audio, the file holds {present}"
+    if sound.frames > 0 and frames_read < sound.frames - max(1152, sound.frames // 100):
+        return f"the header promises {sound.frames} frames, {frames_read} could be decoded"
+    return None
+
+
+def load_audio(path: str | Path, sample_rate: int = 16000, max_seconds: float = DEFAULT_MAX_AUDIO_SECONDS, allow_truncated: bool = False) -> np.ndarray:
     """Read ``path``, down-mix to mono and resample to ``sample_rate``.
 
     Returns float32 samples. Files soundfile reads are decoded and resampled block by block, so
     memory holds only the result (230 MB per hour at 16 kHz). Raises :class:`AudioError` for a
-    missing file, a file that is not audio, a truncated or corrupt file, zero-length audio, or
-    NaN/infinite samples.
+    missing file, a file that is not audio, a truncated or corrupt file, zero-length audio,
+    NaN/infinite samples, a sample rate outside 1-384 kHz, or audio longer than ``max_seconds``.
+    A file shorter than its header says is an error unless ``allow_truncated`` (then what is
+    there is returned).
     """
     path = Path(path)
     if not path.exists():
@@ -38,17 +75,20 @@ def load_audio(path: str | Path, sample_rate: int = 16000) -> np.ndarray:
     try:
         sound = sf.SoundFile(path)
     except (sf.LibsndfileError, RuntimeError, TypeError) as sf_error:
-        return _load_with_librosa(path, sample_rate, sf_error)
+        return _load_with_librosa(path, sample_rate, sf_error, max_seconds)
     with sound:
+        check_sample_rate(sound.samplerate, str(path))
+        _check_duration(max(sound.frames, 0) / sound.samplerate, max_seconds, str(path))
         resampler = None
         if sound.samplerate != sample_rate:
             resampler = soxr.ResampleStream(sound.samplerate, sample_rate, 1, dtype="float32", quality="HQ")
         # Filled in place (grown if the header's length was short): no second copy at the end.
         samples = np.empty(int(max(sound.frames, 0) * sample_rate / sound.samplerate) + 4096, np.float32)
-        filled = 0
+        filled = frames_read = 0
         try:
             while True:
                 block = sound.read(_BLOCK_FRAMES, dtype="float32", always_2d=True)
+                frames_read += len(block)
                 last = len(block) < _BLOCK_FRAMES
                 mono = block.mean(axis=1) if block.shape[1] > 1 else block[:, 0]
                 if not np.isfinite(mono).all():
@@ -58,17 +98,21 @@ def load_audio(path: str | Path, sample_rate: int = 16000) -> np.ndarray:
                     samples = np.resize(samples, int(1.5 * (filled + len(piece))))
                 samples[filled : filled + len(piece)] = piece
                 filled += len(piece)
+                _check_duration(filled / sample_rate, max_seconds, str(path))  # a header may understate the length
                 if last:
                     break
         except sf.LibsndfileError as error:
             raise AudioError(f"{path}: truncated or corrupt audio ({error})") from None
+        cut_short = None if allow_truncated else _truncation(sound, frames_read)
+        if cut_short:
+            raise AudioError(f"{path}: truncated audio: {cut_short} (allow_truncated / --allow-truncated to use what is there)")
     samples = samples[:filled]
     if samples.size == 0:
         raise AudioError(f"{path}: zero-length audio")
     return samples
 
 
-def _load_with_librosa(path: Path, sample_rate: int, sf_error: Exception) -> np.ndarray:
+def _load_with_librosa(path: Path, sample_rate: int, sf_error: Exception, max_seconds: float) -> np.ndarray:
     """soundfile cannot read some containers (e.g. MP4/M4A); librosa falls back to audioread."""
     try:
         with warnings.catch_warnings():
@@ -76,16 +120,29 @@ def _load_with_librosa(path: Path, sample_rate: int, sf_error: Exception) -> np.
             samples, file_rate = librosa.load(path, sr=None, mono=False, dtype=np.float32)
     except Exception as error:  # noqa: BLE001 - any failure here means "not audio we can read"
         raise AudioError(f"{path}: not a readable audio file ({sf_error}; {type(error).__name__}: {error})") from None
-    return prepare_samples(np.atleast_2d(samples), file_rate, sample_rate, source=str(path))
+    return prepare_samples(np.atleast_2d(samples), file_rate, sample_rate, source=str(path), max_seconds=max_seconds)
 
 
-def prepare_samples(samples: np.ndarray, file_rate: int, sample_rate: int = 16000, source: str = "<array>") -> np.ndarray:
-    """Validate samples shaped (channels, n) or (n,), down-mix to mono and resample to ``sample_rate``."""
-    samples = np.asarray(samples, dtype=np.float32)
+def prepare_samples(samples: np.ndarray, file_rate: int, sample_rate: int = 16000, source: str = "<array>", max_seconds: float = DEFAULT_MAX_AUDIO_SECONDS) -> np.ndarray:
+    """Validate an array of audio, down-mix it to mono and resample it to ``sample_rate``.
+
+    1-D arrays are samples; a 2-D array's shorter axis is its channels, so both (channels,
+    samples), librosa's layout, and (samples, channels), soundfile's, work. Integer arrays are
+    scaled to [-1, 1) by their type's range (int16 by 32768); floats are taken as they are."""
+    file_rate = check_sample_rate(file_rate, source)
+    samples = np.asarray(samples)
+    if np.issubdtype(samples.dtype, np.integer):
+        info = np.iinfo(samples.dtype)
+        middle = (int(info.max) + int(info.min) + 1) / 2  # 0 for signed types, 128 for uint8
+        samples = (samples.astype(np.float64) - middle) / (int(info.max) + 1 - middle)
+    elif not np.issubdtype(samples.dtype, np.floating):
+        raise AudioError(f"{source}: expected integer or floating-point samples, got {samples.dtype}")
+    samples = samples.astype(np.float32)
     if samples.ndim == 2:
-        samples = samples.mean(axis=0)
+        samples = samples.mean(axis=0 if samples.shape[0] <= samples.shape[1] else 1)
     elif samples.ndim != 1:
-        raise AudioError(f"{source}: expected 1-D or (channels, samples) audio, got shape {samples.shape}")
+        raise AudioError(f"{source}: expected 1-D or 2-D (channels and samples) audio, got shape {samples.shape}")
+    _check_duration(samples.size / file_rate, max_seconds, source)
     if samples.size == 0:
         raise AudioError(f"{source}: zero-length audio")
     if not np.isfinite(samples).all():

@@ -12,6 +12,31 @@ from pathlib import Path
 from .checkpoint import ModelFileError
 
 
+def _counting_number(minimum: int):
+    """An argparse type: an int of at least ``minimum`` (argparse's one-line error otherwise)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{value} is less than {minimum}")
+        return value
+
+    return parse
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text} is not positive")
+    return value
+
+
 def _train(args: argparse.Namespace) -> int:
     from .config import load_config
     from .train import train
@@ -26,17 +51,18 @@ def _add_decoding_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("decoding (default: the model file's decoding config)")
     group.add_argument("--lm", help="KenLM n-gram LM (ARPA or binary); selects beam search")
     group.add_argument("--lexicon", help="lexicon (word, then its characters and |); restricts words to it")
-    group.add_argument("--beam-size", type=int)
+    group.add_argument("--beam-size", type=_counting_number(1))
     group.add_argument("--beam-threshold", type=float, help="drop hypotheses this far below the best")
-    group.add_argument("--beam-size-token", type=int, help="most likely tokens tried per frame (0: all)")
+    group.add_argument("--beam-size-token", type=_counting_number(0), help="most likely tokens tried per frame (0: all)")
     group.add_argument("--lm-weight", type=float)
     group.add_argument("--word-score", type=float)
     group.add_argument("--vad", choices=["silero", "off"], help="voice-activity detection (Silero): no text where it hears no speech")
+    group.add_argument("--allow-truncated", action="store_true", default=None, help="transcribe what a truncated file holds instead of reporting it")
 
 
 def _apply_decoding_options(recognizer, args: argparse.Namespace) -> None:
     decoding = recognizer.config.decoding
-    for name in ("lm", "lexicon", "beam_size", "beam_threshold", "beam_size_token", "lm_weight", "word_score", "vad"):
+    for name in ("lm", "lexicon", "beam_size", "beam_threshold", "beam_size_token", "lm_weight", "word_score", "vad", "allow_truncated"):
         value = getattr(args, name)
         if value is not None:
             setattr(decoding, name, str(Path(value).resolve()) if name in ("lm", "lexicon") else value)
@@ -210,8 +236,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--json", action="store_true", help="print one JSON object (rates as fractions)")
     evaluate.add_argument("--output", type=Path, help="per-utterance results (default: beside the model)")
     evaluate.add_argument("--device", default=None, help="cpu, cuda, cuda:N (default: cuda when available)")
-    evaluate.add_argument("--batch-seconds", type=float, default=200.0, help="padded audio seconds per batch")
-    evaluate.add_argument("--num-workers", type=int, default=1, help="audio loading processes")
+    evaluate.add_argument("--batch-seconds", type=_positive_float, default=200.0, help="padded audio seconds per batch")
+    evaluate.add_argument("--num-workers", type=_counting_number(0), default=1, help="audio loading processes")
     evaluate.add_argument("--skip-bad", action="store_true", help="skip bad manifest lines with a warning")
     _add_decoding_options(evaluate)
     evaluate.set_defaults(run=_evaluate)
@@ -222,9 +248,9 @@ def build_parser() -> argparse.ArgumentParser:
     transcribe.add_argument("--format", choices=["txt", "json", "srt", "vtt", "tsv"], default="txt", help="output format (default: txt)")
     transcribe.add_argument("--word-timestamps", action="store_true", help="srt, vtt, tsv: one cue (row) per word, not per segment (json always has words)")
     transcribe.add_argument("--output-dir", type=Path, help="write one file per input here instead of to stdout")
-    transcribe.add_argument("--batch-size", type=int, default=16, help="chunks (of up to 30 s) decoded together")
+    transcribe.add_argument("--batch-size", type=_counting_number(1), default=16, help="chunks (of up to 30 s) decoded together")
     transcribe.add_argument("--device", default=None, help="cpu, cuda, cuda:N (default: cuda when available)")
-    transcribe.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's choice)")
+    transcribe.add_argument("--threads", type=_counting_number(0), default=0, help="torch CPU threads (default: torch's choice)")
     _add_decoding_options(transcribe)
     transcribe.set_defaults(run=_transcribe)
 
@@ -260,7 +286,7 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("paths", nargs="+", metavar="[TEXT] OUT", help="text file (one sentence per line) or JSON-lines manifest (its text fields), then the ARPA file to write; with --counts only OUT")
     build.add_argument("--counts", metavar="symspellpy|WORDS,PAIRS", help="a bigram LM from word and word-pair count files instead of text: "
                        "'symspellpy' for the English Google Books counts bundled with symspellpy (no download), or two files of 'word count' and 'word word count' lines")
-    build.add_argument("--order", type=int, default=3)
+    build.add_argument("--order", type=_counting_number(1), default=3)
     build.add_argument("--characters", action="store_true", help="a character LM (| between words), for lexicon-free beam search")
     build.add_argument("--lexicon", type=Path, help="also write a lexicon of the text's words (for lexicon-constrained beam search)")
     build.set_defaults(run=_lm_build)

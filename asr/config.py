@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -122,6 +123,8 @@ class DecodingConfig:
     word_break_seconds: float = 0.3  # this much silence (blank frames) ends a word even without a space
     segment_pause_seconds: float = 0.6  # a pause this long between words starts a new segment
     max_segment_seconds: float = 10.0  # segments (subtitle lines) are at most about this long
+    max_audio_seconds: float = 6 * 3600.0  # longer inputs are refused before decoding (asr.audio.DEFAULT_MAX_AUDIO_SECONDS)
+    allow_truncated: bool = False  # transcribe what a file shorter than its header says holds, instead of an error
 
 
 @dataclass
@@ -134,6 +137,74 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     decoding: DecodingConfig = field(default_factory=DecodingConfig)
+
+
+def _range_checks(config: Config) -> list[tuple[str, Any, bool, str]]:
+    """(key, value, acceptable, what is acceptable) for every value with a meaningful range."""
+    d, f, s, m, t, c = config.data, config.features, config.specaugment, config.model, config.train, config.decoding
+    return [
+        ("data.vocabulary", d.vocabulary, d.vocabulary in ("default", "from_training_data"), "default or from_training_data"),
+        ("data.max_batch_seconds", d.max_batch_seconds, d.max_batch_seconds > 0, "positive"),
+        ("data.max_duration", d.max_duration, d.max_duration > 0, "positive"),
+        ("data.num_workers", d.num_workers, d.num_workers >= 0, "0 or more"),
+        ("data.speed_perturbation", d.speed_perturbation, all(0.5 <= v <= 2 for v in d.speed_perturbation), "speeds from 0.5 to 2"),
+        ("data.normalization_utterances", d.normalization_utterances, d.normalization_utterances >= 1, "1 or more"),
+        ("data.narrowband_probability", d.narrowband_probability, 0 <= d.narrowband_probability <= 1, "from 0 to 1"),
+        ("data.noise_probability", d.noise_probability, 0 <= d.noise_probability <= 1, "from 0 to 1"),
+        ("data.noise_snr_db", d.noise_snr_db, len(d.noise_snr_db) == 2 and d.noise_snr_db[0] <= d.noise_snr_db[1], "[lowest, highest]"),
+        ("features.sample_rate", f.sample_rate, 1000 <= f.sample_rate <= 384000, "from 1000 to 384000 Hz"),
+        ("features.n_mels", f.n_mels, f.n_mels >= 1, "1 or more"),
+        ("features.window_ms", f.window_ms, f.window_ms > 0, "positive"),
+        ("features.hop_ms", f.hop_ms, 0 < f.hop_ms <= f.window_ms, "positive and at most window_ms"),
+        ("features.n_fft", f.n_fft, f.n_fft >= f.window_ms * f.sample_rate / 1000, "at least the window's samples"),
+        ("specaugment.freq_masks", s.freq_masks, s.freq_masks >= 0, "0 or more"),
+        ("specaugment.freq_mask_width", s.freq_mask_width, 0 <= s.freq_mask_width <= f.n_mels, "from 0 to features.n_mels"),
+        ("specaugment.time_masks", s.time_masks, s.time_masks >= 0, "0 or more"),
+        ("specaugment.time_mask_width", s.time_mask_width, s.time_mask_width >= 0, "0 or more"),
+        ("specaugment.time_mask_max_ratio", s.time_mask_max_ratio, 0 <= s.time_mask_max_ratio <= 1, "from 0 to 1"),
+        ("model.rnn_type", m.rnn_type, m.rnn_type in ("lstm", "gru", "rnn"), "lstm, gru or rnn"),
+        ("model.num_layers", m.num_layers, m.num_layers >= 1, "1 or more"),
+        ("model.hidden_size", m.hidden_size, m.hidden_size >= 1, "1 or more"),
+        ("model.dropout", m.dropout, 0 <= m.dropout < 1, "from 0 to below 1"),
+        ("model.conv_channels", m.conv_channels, m.conv_channels >= 1, "1 or more"),
+        ("model.time_subsampling", m.time_subsampling, m.time_subsampling in (2, 4), "2 or 4"),
+        ("train.epochs", t.epochs, t.epochs >= 1, "1 or more"),
+        ("train.max_steps", t.max_steps, t.max_steps >= 0, "0 (no limit) or more"),
+        ("train.lr", t.lr, t.lr >= 0, "0 or more"),
+        ("train.min_lr_ratio", t.min_lr_ratio, 0 <= t.min_lr_ratio <= 1, "from 0 to 1"),
+        ("train.weight_decay", t.weight_decay, t.weight_decay >= 0, "0 or more"),
+        ("train.warmup_steps", t.warmup_steps, t.warmup_steps >= 0, "0 or more"),
+        ("train.grad_clip", t.grad_clip, t.grad_clip > 0, "positive (a gradient-norm limit)"),
+        ("train.checkpoint_every", t.checkpoint_every, t.checkpoint_every >= 1, "1 or more steps"),
+        ("train.eval_every_epochs", t.eval_every_epochs, t.eval_every_epochs >= 1, "1 or more"),
+        ("train.device", t.device, t.device in ("auto", "cpu", "cuda") or re.fullmatch(r"cuda:\d+", t.device) is not None, "auto, cpu, cuda or cuda:N"),
+        ("train.amp_dtype", t.amp_dtype, t.amp_dtype in ("auto", "bf16", "fp16"), "auto, bf16 or fp16"),
+        ("train.accumulate_batches", t.accumulate_batches, t.accumulate_batches >= 1, "1 or more"),
+        ("train.early_stopping_patience", t.early_stopping_patience, t.early_stopping_patience >= 0, "0 (off) or more"),
+        ("train.best_metric", t.best_metric, t.best_metric in ("wer", "cer"), "wer or cer"),
+        ("train.average_last", t.average_last, t.average_last >= 0, "0 (off) or more"),
+        ("train.threads", t.threads, t.threads >= 0, "0 (torch's default) or more"),
+        ("decoding.method", c.method, c.method in ("greedy", "beam"), "greedy or beam"),
+        ("decoding.beam_size", c.beam_size, c.beam_size >= 1, "1 or more"),
+        ("decoding.beam_threshold", c.beam_threshold, c.beam_threshold > 0, "positive"),
+        ("decoding.beam_size_token", c.beam_size_token, c.beam_size_token >= 0, "0 (all) or more"),
+        ("decoding.chunk_seconds", c.chunk_seconds, c.chunk_seconds > 2 * c.chunk_context_seconds, "more than twice chunk_context_seconds"),
+        ("decoding.chunk_context_seconds", c.chunk_context_seconds, c.chunk_context_seconds >= 0, "0 or more"),
+        ("decoding.cut_search_seconds", c.cut_search_seconds, 0 <= c.cut_search_seconds < c.chunk_seconds, "from 0 to below chunk_seconds"),
+        ("decoding.vad", c.vad, c.vad in ("silero", "off"), "silero or off"),
+        ("decoding.vad_threshold", c.vad_threshold, 0 < c.vad_threshold < 1, "between 0 and 1"),
+        ("decoding.vad_pad_seconds", c.vad_pad_seconds, c.vad_pad_seconds >= 0, "0 or more"),
+        ("decoding.max_audio_seconds", c.max_audio_seconds, c.max_audio_seconds > 0, "positive"),
+    ]
+
+
+def check_config(config: Config, source: str = "config") -> Config:
+    """Refuse values no run can use (``ValueError`` naming ``source`` and the key), before any
+    model is built: types are checked when the config is built, ranges here."""
+    for key, value, acceptable, expected in _range_checks(config):
+        if not acceptable:
+            raise ValueError(f"{source}: {key} must be {expected}, not {value!r}")
+    return config
 
 
 def _build(cls: type, values: dict[str, Any], where: str) -> Any:
@@ -218,7 +289,21 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
     working directory; relative paths in overrides resolve against the current directory.
     """
     path = Path(path)
-    values = yaml.safe_load(path.read_text()) or {}
+    try:
+        values = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        where = getattr(error, "problem_mark", None)
+        line = f" line {where.line + 1}" if where is not None else ""
+        raise ValueError(f"{path}:{line} not valid YAML ({getattr(error, 'problem', None) or type(error).__name__})") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: not UTF-8 text") from None
+    if values is None:
+        raise ValueError(f"{path}: empty config file")
+    if not isinstance(values, dict):
+        raise ValueError(f"{path}: a config is a mapping of sections (data, model, train, ...), not a {type(values).__name__}")
+    for section, entries in values.items():
+        if entries is not None and not isinstance(entries, dict):
+            raise ValueError(f"{path}: section {section!r} must be a mapping of keys, not a {type(entries).__name__}")
     _resolve_paths(values, path.resolve().parent)
     overridden = apply_overrides({}, overrides or [])
     _resolve_paths(overridden, Path.cwd())
@@ -227,4 +312,8 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
             values[section].update(entries)
         else:
             values[section] = entries
-    return config_from_dict(values)
+    try:
+        config = config_from_dict(values)
+    except ValueError as error:
+        raise ValueError(f"{path}: {error}") from None
+    return check_config(config, str(path))

@@ -6,7 +6,7 @@ import json
 import logging
 import math
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from .audio import find_audio_files, load_audio
+from .audio import AudioError, find_audio_files, load_audio
 from .text import OutOfVocabularyError, Vocabulary, normalize_text
 
 log = logging.getLogger(__name__)
@@ -45,6 +45,8 @@ def _parse_line(raw: str, base: Path) -> Utterance:
     missing = [key for key in ("audio_filepath", "duration", "text") if key not in record]
     if missing:
         raise ValueError(f"missing field(s) {', '.join(missing)}")
+    if not isinstance(record["audio_filepath"], str) or not record["audio_filepath"]:
+        raise ValueError(f"audio_filepath must be a path (a non-empty string), not {record['audio_filepath']!r}")
     audio = Path(record["audio_filepath"])
     audio = audio if audio.is_absolute() else base / audio
     if not audio.is_file():
@@ -77,11 +79,17 @@ def read_manifest(path: str | Path, vocabulary: Vocabulary | None = None, skip_b
     utterances: list[Utterance] = []
     skipped = 0
     oov: dict[str, int] = {}
-    with path.open(encoding="utf-8") as lines:
-        for number, raw in enumerate(lines, start=1):
-            if not raw.strip():
+    with path.open("rb") as lines:
+        for number, raw_bytes in enumerate(lines, start=1):
+            try:
+                raw = raw_bytes.decode("utf-8")
+            except UnicodeDecodeError:
+                raw = None
+            if raw is not None and not raw.strip():
                 continue
             try:
+                if raw is None:
+                    raise ValueError("not UTF-8 text")
                 utterance = _parse_line(raw, base)
                 utterance.line = number
                 if vocabulary is not None:
@@ -166,7 +174,9 @@ class NoiseMixer:
 
 
 class AudioDataset(Dataset):
-    """Items are (waveform float32 tensor, token ids, index); the loader does no feature work.
+    """Items are (waveform float32 tensor, token ids, index, error); the loader does no feature work.
+    An unreadable file gives an item with no waveform and its :class:`AudioError` message, so the
+    process that consumes the batch decides (skip it, or stop with that one line), not the worker.
 
     Without a ``vocabulary`` (decoding only) the token ids are empty. With ``speeds`` (e.g.
     ``[0.9, 1.0, 1.1]``) each item is played at one of them, by resampling, which changes tempo
@@ -201,9 +211,12 @@ class AudioDataset(Dataset):
         """The speed factor of item ``index`` in the current epoch (1.0 without perturbation)."""
         return perturbation_speed(self.speeds, self.seed, self.epoch, index)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, int]:
+    def __getitem__(self, index: int) -> tuple[torch.Tensor | None, torch.Tensor | None, int, str]:
         utterance = self.utterances[index]
-        audio = load_audio(utterance.audio_filepath, self.sample_rate)
+        try:
+            audio = load_audio(utterance.audio_filepath, self.sample_rate)
+        except AudioError as error:
+            return None, None, index, str(error)
         speed = self.speed(index)
         if speed != 1.0:
             # read the samples as if recorded at rate * speed: tempo and pitch scale by ``speed``
@@ -213,7 +226,7 @@ class AudioDataset(Dataset):
         if self.narrowband_probability and random.Random(f"narrowband/{self.seed}/{self.epoch}/{index}").random() < self.narrowband_probability:
             audio = narrowband(audio, self.sample_rate)  # after the noise: the channel limits both
         ids = self.vocabulary.encode(utterance.text) if self.vocabulary is not None else []
-        return torch.from_numpy(audio), torch.tensor(ids, dtype=torch.long), index
+        return torch.from_numpy(audio), torch.tensor(ids, dtype=torch.long), index, ""
 
 
 @dataclass
@@ -225,6 +238,7 @@ class Batch:
     targets: torch.Tensor  # (sum of target lengths,)
     target_lengths: torch.Tensor  # (batch,)
     indices: list[int]
+    errors: list[str] = field(default_factory=list)  # one message per unreadable file, left out of the batch
 
     def to(self, device: torch.device) -> "Batch":
         return Batch(
@@ -233,15 +247,32 @@ class Batch:
             self.targets,  # CTC loss takes targets on the CPU too
             self.target_lengths,
             self.indices,
+            self.errors,
         )
 
 
-def collate(items: list[tuple[torch.Tensor, torch.Tensor, int]]) -> Batch:
-    """Pad waveforms to the longest in the batch."""
-    audio, tokens, indices = zip(*items)
+def collate(items: list[tuple[torch.Tensor | None, torch.Tensor | None, int, str]]) -> Batch:
+    """Pad waveforms to the longest in the batch; unreadable items go to ``errors`` (the batch may
+    then be empty)."""
+    errors = [error for _, _, _, error in items if error]
+    good = [(a, t, i) for a, t, i, error in items if not error]
+    if not good:
+        empty = torch.zeros(0, dtype=torch.long)
+        return Batch(torch.zeros(0, 1), empty, empty, empty, [], errors)
+    audio, tokens, indices = zip(*good)
     counts = torch.tensor([len(a) for a in audio], dtype=torch.long)
     waveforms = torch.nn.utils.rnn.pad_sequence(list(audio), batch_first=True)
-    return Batch(waveforms, counts, torch.cat(tokens), torch.tensor([len(t) for t in tokens]), list(indices))
+    return Batch(waveforms, counts, torch.cat(tokens), torch.tensor([len(t) for t in tokens]), list(indices), errors)
+
+
+def usable(batch: Batch, skip_bad: bool) -> bool:
+    """Whether ``batch`` has audio to use: its unreadable files are logged and left out with
+    ``skip_bad``, else the first raises :class:`AudioError` (one line, in this process)."""
+    if batch.errors and not skip_bad:
+        raise AudioError(batch.errors[0])
+    for error in batch.errors:
+        log.warning("skipping %s", error)
+    return bool(batch.indices)
 
 
 class DurationBatchSampler(Sampler[list[int]]):

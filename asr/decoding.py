@@ -78,6 +78,49 @@ def write_lexicon(words: list[str], path: str | Path) -> Path:
     return Path(path)
 
 
+# The first bytes of the two LM formats KenLM reads: an ARPA file's header line, and the magic of
+# its binary format (lm/binary_format.cc).
+_ARPA_HEADER = b"\\data\\"
+_KENLM_BINARY_MAGIC = b"mmap lm http://kheafield.com/code"
+
+
+def _regular_file(path: str | Path, what: str) -> Path:
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such {what} file")
+    if not path.is_file():
+        raise ValueError(f"{path}: not a regular file, so not a {what} file")
+    return path
+
+
+def check_lm_file(path: str | Path) -> None:
+    """Refuse ``path`` unless it is a regular file that starts as an ARPA or KenLM binary LM does.
+
+    Model files name their LM, so a crafted one could name any file; KenLM's own parse errors quote
+    the offending line, so the check comes first and its message never shows the file's contents."""
+    path = _regular_file(path, "LM")
+    with open(path, "rb") as file:
+        head = file.read(4096)
+    if not (head.lstrip().startswith(_ARPA_HEADER) or head.startswith(_KENLM_BINARY_MAGIC)):
+        raise ValueError(f"{path}: not an n-gram LM (neither ARPA, which starts with \\data\\, nor KenLM binary)")
+
+
+def check_lexicon_file(path: str | Path, vocabulary: Vocabulary) -> None:
+    """Refuse ``path`` unless every line is a word followed by its spelling in ``vocabulary``'s
+    characters and the word boundary (:func:`write_lexicon`'s format); the message names the line
+    number, never its text."""
+    path = _regular_file(path, "lexicon")
+    spelling_tokens = {_WORD_BOUNDARY} | {t for t in vocabulary.tokens if t != " "}
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: not a lexicon (not UTF-8 text)") from None
+    for number, line in enumerate(lines, 1):
+        fields = line.split()
+        if line.strip() and (len(fields) < 2 or not set(fields[1:]) <= spelling_tokens):
+            raise ValueError(f"{path}: line {number} is not a lexicon entry (a word, then its spelling in the model's characters)")
+
+
 class BeamSearchDecoder:
     """CTC beam search: torchaudio's ``ctc_decoder`` (flashlight-text, with KenLM built in).
 
@@ -90,9 +133,10 @@ class BeamSearchDecoder:
     def __init__(self, vocabulary: Vocabulary, lm: str = "", lexicon: str = "", beam_size: int = 50, beam_threshold: float = 10.0, lm_weight: float = 2.0, word_score: float = 0.0, beam_size_token: int = 0):
         from torchaudio.models.decoder import ctc_decoder
 
-        for name, path in (("LM", lm), ("lexicon", lexicon)):
-            if path and not Path(path).is_file():
-                raise FileNotFoundError(f"{path}: no such {name} file")
+        if lm:
+            check_lm_file(lm)
+        if lexicon:
+            check_lexicon_file(lexicon, vocabulary)
         tokens = [_BLANK_TOKEN if t == vocabulary.tokens[vocabulary.blank_id] else _WORD_BOUNDARY if t == " " else t for t in vocabulary.tokens]
         if _WORD_BOUNDARY not in tokens:
             raise ValueError("beam search needs a vocabulary with a space")

@@ -1,8 +1,10 @@
 """Downloading corpora: resumable HTTP transfers, MD5 checks, safe tar extraction.
 
 Used by ``data_scripts/download_librispeech.py`` and ``data_scripts/download_lm.py``. Only the standard
-library: ``urllib`` with HTTP ``Range`` requests to resume, ``hashlib`` for MD5 and ``tarfile``'s
-``data`` filter, which refuses members that would land outside the target folder.
+library: ``urllib`` with HTTP ``Range`` requests to resume, ``hashlib`` for MD5, and ``tarfile`` read
+member by member: LibriSpeech archives hold only regular files and folders, so those are all that
+is accepted, each one's final path resolved inside the target here (not left to the ``data`` filter,
+whose link handling differs between Python releases: CVE-2025-4517).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import logging
+import shutil
 import tarfile
 import time
 import urllib.error
@@ -133,25 +136,51 @@ def _fetch(url: str, part: Path, progress: bool, timeout: float) -> None:
         raise ConnectionError(f"transfer ended at {size} of {total} bytes")
 
 
+def _member_path(member: tarfile.TarInfo, root: Path) -> Path:
+    """Where ``member`` lands under the resolved folder ``root``; a :class:`DownloadError` for
+    anything but a regular file or a folder, an absolute name, or a path that leaves ``root``."""
+    if not (member.isreg() or member.isdir()):
+        kind = "link" if member.issym() or member.islnk() else "device, FIFO or other special file"
+        raise DownloadError(f"{member.name!r} is a {kind}; only regular files and folders are accepted")
+    name = member.name
+    if name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":"):
+        raise DownloadError(f"{name!r} is an absolute path")
+    if ".." in Path(name).parts:
+        raise DownloadError(f"{name!r} has a '..' component")
+    target = (root / name).resolve()
+    if target != root and root not in target.parents:
+        raise DownloadError(f"{name!r} would land outside the target folder, at {target}")
+    return target
+
+
 def extract(archive: str | Path, dest: str | Path) -> None:
-    """Extract a tar archive into ``dest`` with tarfile's ``data`` filter: members with absolute
-    paths, ``..`` components or links out of ``dest`` are refused (nothing is extracted then).
-    A marker file records a finished extraction, so a rerun skips it."""
+    """Extract a tar archive into ``dest``, accepting only regular files and folders whose paths
+    stay inside it: links (symbolic or hard), devices, FIFOs, absolute names and ``..`` are refused
+    with a :class:`DownloadError`, and every member is checked before anything is written, so a
+    refused archive leaves nothing behind. A marker file records a finished extraction, so a rerun
+    skips it."""
     archive, dest = Path(archive), Path(dest)
     marker = dest / f".{archive.name}.extracted"
     if marker.exists():
         log.info("%s: already extracted into %s", archive, dest)
         return
-    dest.mkdir(parents=True, exist_ok=True)
+    root = dest.resolve()
     try:
         with tarfile.open(archive) as tar:
             members = tar.getmembers()
-            for member in members:  # check everything before writing anything
-                tarfile.data_filter(member, str(dest))
-            for member in tqdm(members, desc=f"extract {archive.name}", unit="file", disable=len(members) < 100):
-                tar.extract(member, dest, filter="data")
-    except tarfile.FilterError as error:
-        raise DownloadError(f"{archive}: unsafe archive member refused ({error})") from None
+            try:
+                targets = [_member_path(member, root) for member in members]  # everything before writing anything
+            except DownloadError as error:
+                raise DownloadError(f"{archive}: unsafe archive member refused: {error}") from None
+            dest.mkdir(parents=True, exist_ok=True)
+            for member, target in tqdm(list(zip(members, targets)), desc=f"extract {archive.name}", unit="file", disable=len(members) < 100):
+                if member.isdir():
+                    target.mkdir(parents=True, exist_ok=True)
+                    continue
+                target.parent.mkdir(parents=True, exist_ok=True)
+                source = tar.extractfile(member)
+                with open(target, "wb") as out:
+                    shutil.copyfileobj(source, out, _BLOCK)
     except (tarfile.TarError, EOFError) as error:
         raise DownloadError(f"{archive}: not a readable tar archive ({error})") from None
     marker.touch()

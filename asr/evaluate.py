@@ -9,7 +9,7 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from .data import AudioDataset, DurationBatchSampler, Utterance, collate
+from .data import AudioDataset, DurationBatchSampler, Utterance, collate, usable
 from .metrics import ErrorRates, error_rates, utterance_errors
 from .recognizer import Recognizer
 
@@ -46,6 +46,7 @@ def decode_utterances(
     hypotheses: list[str] = [""] * len(utterances)
     with tqdm(total=len(utterances), desc="decode", unit="utt", disable=not progress, leave=False) as bar:
         for batch in _batches(recognizer, utterances, max_batch_seconds, num_workers):
+            usable(batch, skip_bad=False)  # a file that cannot be read would change the score: stop there
             for index, text in zip(batch.indices, recognizer.decode(batch.waveforms, batch.sample_counts)):
                 hypotheses[index] = text
             bar.update(len(batch.indices))
@@ -63,6 +64,7 @@ def utterance_log_probs(
     outputs: list[torch.Tensor] = [torch.empty(0)] * len(utterances)
     batches = _batches(recognizer, utterances, max_batch_seconds, num_workers)
     for batch in tqdm(batches, desc="acoustic model", unit="batch", disable=not progress, leave=False):
+        usable(batch, skip_bad=False)
         log_probs, lengths = recognizer.log_probs(batch.waveforms, batch.sample_counts)
         for row, (index, length) in enumerate(zip(batch.indices, lengths.tolist())):
             outputs[index] = log_probs[row, :length].cpu()

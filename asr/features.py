@@ -47,6 +47,9 @@ class LogMel(nn.Module):
 
     @torch.autocast("cuda", enabled=False)  # the FFT and log want float32
     def forward(self, waveforms: torch.Tensor, sample_counts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        half = self.mel.spectrogram.n_fft // 2
+        if waveforms.shape[1] <= half:  # the STFT's reflect padding needs more samples than half a window
+            waveforms = torch.nn.functional.pad(waveforms, (0, half + 1 - waveforms.shape[1]))
         power = self.mel(self.reflect_padding(waveforms.float(), sample_counts))  # (batch, n_mels, frames)
         features = torch.log(power + _LOG_FLOOR).transpose(1, 2)
         return features, self.frame_counts(sample_counts)

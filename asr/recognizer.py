@@ -6,9 +6,8 @@ from pathlib import Path
 
 import torch
 
-from .checkpoint import atomic_save, load_model_file, model_payload
-from .config import Config, config_from_dict, config_to_dict
-from .config import DecodingConfig
+from .checkpoint import ModelFileError, atomic_save, load_model_file, model_payload
+from .config import Config, DecodingConfig, check_config, config_from_dict, config_to_dict
 from .decoding import BeamSearchDecoder, greedy_decode
 from .features import LogMel
 from .model import CTCModel
@@ -101,8 +100,15 @@ class Recognizer:
 def load_model(path: str | Path, device: str | None = None) -> Recognizer:
     """Load a model file (or a training checkpoint) onto ``device`` (``cuda`` when available by default)."""
     data = load_model_file(path)
-    config = config_from_dict(data["config"])
-    vocabulary = Vocabulary(data["vocabulary"])
-    model = CTCModel(config.features.n_mels, len(vocabulary), config.model, config.features.utterance_mean_norm)
-    model.load_state_dict(data["state_dict"])
+    try:
+        config = check_config(config_from_dict(data["config"]), f"{path}: config")
+        vocabulary = Vocabulary(data["vocabulary"])
+        model = CTCModel(config.features.n_mels, len(vocabulary), config.model, config.features.utterance_mean_norm)
+    except ValueError as error:
+        raise ModelFileError(f"{path}: its stored config cannot build a model ({error})") from None
+    try:
+        model.load_state_dict(data["state_dict"])
+    except RuntimeError as error:
+        first = next((line.strip() for line in str(error).splitlines()[1:] if line.strip()), str(error).splitlines()[0])
+        raise ModelFileError(f"{path}: its weights do not fit its config ({first})") from None
     return Recognizer(config, vocabulary, model, pick_device(device))

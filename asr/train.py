@@ -25,9 +25,9 @@ import torch.distributed as dist
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from .checkpoint import CHECKPOINT_FORMAT, MODEL_FORMAT_VERSION, atomic_save, load_checkpoint, load_model_file, model_payload
-from .config import Config, config_to_dict
-from .data import AudioDataset, DurationBatchSampler, NoiseMixer, Utterance, collate, read_manifest
+from .checkpoint import CHECKPOINT_FORMAT, MODEL_FORMAT_VERSION, atomic_save, load_checkpoint, load_model_file, model_payload, remove_stale_temporaries
+from .config import Config, check_config, config_to_dict
+from .data import AudioDataset, DurationBatchSampler, NoiseMixer, Utterance, collate, read_manifest, usable
 from .evaluate import decode_utterances
 from .features import LogMel, SpecAugment, padding_mask
 from .metrics import error_rates
@@ -91,6 +91,8 @@ def estimate_normalization(model: CTCModel, frontend: LogMel, utterances: list[U
     count = 0
     loader = DataLoader(dataset, batch_sampler=sampler, collate_fn=collate, num_workers=config.data.num_workers)
     for batch in tqdm(loader, desc="feature statistics", unit="batch", leave=False):
+        if not usable(batch, config.data.skip_bad):
+            continue
         features, lengths = frontend(batch.waveforms.to(device), batch.sample_counts.to(device))
         valid = ~padding_mask(lengths, features.shape[1])
         frames = features[valid].double()
@@ -214,10 +216,18 @@ def train(config: Config, observer: Callable[[Progress, list[int], torch.nn.Modu
     alone writes checkpoints, logs and model files. ``observer(progress, utterance_indices, model)``,
     when given, is called after every optimiser step with the utterances that step used on this rank.
     """
+    check_config(config)
+    if config.train.device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"train.device is {config.train.device!r} but no CUDA GPU is available (auto or cpu trains here)")
+    exp_dir = Path(config.train.exp_dir)
+    if exp_dir.exists() and not exp_dir.is_dir():
+        raise ValueError(f"train.exp_dir: {exp_dir} is a file, not a folder")
     rank, world_size, device = setup_distributed(config)
     is_main = rank == 0
-    exp_dir = Path(config.train.exp_dir)
     exp_dir.mkdir(parents=True, exist_ok=True)
+    if is_main:
+        for stale in remove_stale_temporaries(exp_dir):
+            log.info("removed %s, left by an interrupted write", stale.name)
     if config.train.threads:
         torch.set_num_threads(config.train.threads)
     seed_everything(config.train.seed + rank)  # ranks differ in dropout and SpecAugment, not in data order
@@ -229,6 +239,8 @@ def train(config: Config, observer: Callable[[Progress, list[int], torch.nn.Modu
     if too_long:
         log.warning("skipping %d training utterance(s) longer than %.1f s", len(too_long), config.data.max_duration)
         train_utterances = [u for u in train_utterances if u.duration <= config.data.max_duration]
+    if not train_utterances:
+        raise ValueError(f"{config.data.train_manifest}: no training utterance is at most data.max_duration ({config.data.max_duration} s) long: nothing to train on")
     dev_utterances = read_manifest(config.data.dev_manifest, None, config.data.skip_bad) if config.data.dev_manifest else []
     sampler = DurationBatchSampler(
         [u.duration for u in train_utterances], config.data.max_batch_seconds, seed=config.train.seed,
@@ -256,10 +268,6 @@ def train(config: Config, observer: Callable[[Progress, list[int], torch.nn.Modu
     model = CTCModel(config.features.n_mels, len(vocabulary), config.model, config.features.utterance_mean_norm).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.train.lr, weight_decay=config.train.weight_decay)
     use_amp = config.train.amp and device.type == "cuda"
-    if config.train.best_metric not in ("wer", "cer"):
-        raise ValueError(f"train.best_metric must be wer or cer, not {config.train.best_metric!r}")
-    if config.train.amp_dtype not in ("auto", "bf16", "fp16"):
-        raise ValueError(f"train.amp_dtype must be auto, bf16 or fp16, not {config.train.amp_dtype!r}")
     bf16 = config.train.amp_dtype == "bf16" or (config.train.amp_dtype == "auto" and use_amp and torch.cuda.is_bf16_supported())
     amp_dtype = torch.bfloat16 if bf16 else torch.float16
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
@@ -347,6 +355,7 @@ def train(config: Config, observer: Callable[[Progress, list[int], torch.nn.Modu
             tick = time.perf_counter()
             group: list = []
             for number, batch in enumerate(loader):
+                usable(batch, config.data.skip_bad)  # unreadable files: an error, or left out with data.skip_bad
                 group.append((batch, number < real_batches))  # padding batches (uneven ranks) get zero weight
                 if len(group) < accumulate and number < served - 1:
                     continue
@@ -360,6 +369,8 @@ def train(config: Config, observer: Callable[[Progress, list[int], torch.nn.Modu
                 feature_seconds = loss_sum = audio_seconds = padded = samples = 0.0
                 optimizer.zero_grad(set_to_none=True)
                 for micro, (batch, real) in enumerate(group):
+                    if not batch.indices:  # every file of it unreadable (skipped): nothing to learn from
+                        continue
                     batch = batch.to(device)
                     feature_tick = time.perf_counter()
                     features, lengths = frontend(batch.waveforms, batch.sample_counts)

@@ -137,23 +137,25 @@ def make_segments(words: list[Word], config: DecodingConfig) -> list[Segment]:
     return segments
 
 
-def _read_input(recognizer: Recognizer, index: int, item: AudioInput, sample_rate: int | None) -> tuple[str, np.ndarray]:
+def _read_input(recognizer: Recognizer, index: int, item: AudioInput, sample_rate: int | None, config: DecodingConfig) -> tuple[str, np.ndarray]:
+    max_seconds = config.max_audio_seconds
     if isinstance(item, (str, Path)):
-        return str(item), load_audio(item, recognizer.sample_rate)
+        return str(item), load_audio(item, recognizer.sample_rate, max_seconds, config.allow_truncated)
     if isinstance(item, torch.Tensor):
         item = item.detach().cpu().numpy()
     if isinstance(item, np.ndarray):
         source = f"<array {index}>"
-        return source, prepare_samples(item, sample_rate or recognizer.sample_rate, recognizer.sample_rate, source)
-    raise TypeError(f"input {index}: expected a path, a numpy array or a torch tensor, got {type(item).__name__}")
+        file_rate = recognizer.sample_rate if sample_rate is None else sample_rate
+        return source, prepare_samples(item, file_rate, recognizer.sample_rate, source, max_seconds)
+    raise AudioError(f"input {index}: expected a path, a numpy array or a torch tensor, got {type(item).__name__}")
 
 
-def _loaded(recognizer: Recognizer, inputs: list[AudioInput], sample_rate: int | None, lookahead: int = 4) -> Iterator[tuple[int, str, np.ndarray | AudioError]]:
+def _loaded(recognizer: Recognizer, inputs: list[AudioInput], sample_rate: int | None, config: DecodingConfig, lookahead: int = 4) -> Iterator[tuple[int, str, np.ndarray | AudioError]]:
     """Inputs read in two background threads, a few ahead of use, yielded in input order."""
     pending: deque = deque()
     with ThreadPoolExecutor(max_workers=2) as pool:
         for index, item in enumerate(inputs):
-            pending.append((index, item, pool.submit(_read_input, recognizer, index, item, sample_rate)))
+            pending.append((index, item, pool.submit(_read_input, recognizer, index, item, sample_rate, config)))
             while len(pending) > lookahead or (pending and index == len(inputs) - 1):
                 done_index, done_item, future = pending.popleft()
                 try:
@@ -173,6 +175,8 @@ def transcribe_stream(
 ) -> Iterator[Transcription]:
     """Transcribe ``inputs`` and yield one :class:`Transcription` per input, in input order, as soon
     as it is done. Inputs that cannot be read give a result with ``error`` set."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a whole number of at least 1, not {batch_size!r}")
     config = config or recognizer.config.decoding
     group: list[_Item | Transcription] = []
     chunks: list[_Chunk] = []
@@ -186,7 +190,7 @@ def transcribe_stream(
         group.clear()
         chunks.clear()
 
-    for index, source, samples in _loaded(recognizer, inputs, sample_rate):
+    for index, source, samples in _loaded(recognizer, inputs, sample_rate, config):
         if isinstance(samples, AudioError):
             group.append(Transcription(source=source, error=str(samples)))
         else:
@@ -360,7 +364,7 @@ def align(recognizer: Recognizer, audio: AudioInput, text: str, sample_rate: int
     frames x characters), then each word's edges moved to where its sound starts and stops.
     Characters the model's vocabulary lacks are dropped (and words made only of them). Returns []
     when the audio is too short to spell the text."""
-    _, samples = _read_input(recognizer, 0, audio, sample_rate)
+    _, samples = _read_input(recognizer, 0, audio, sample_rate, recognizer.config.decoding)
     words = normalize_text(text).split()
     log_probs, _ = recognizer.log_probs(torch.from_numpy(samples)[None], torch.tensor([len(samples)]))
     words = ["".join(c for c in w if c in recognizer.vocabulary.characters) for w in words]
@@ -378,8 +382,9 @@ def transcribe(
     **decoding: object,
 ) -> Transcription | list[Transcription]:
     """Transcribe a path, a numpy array or a torch tensor (one result), or a list of them (a list of
-    results in input order). Arrays are (samples,) or (channels, samples) at ``sample_rate`` (the
-    model's rate when not given). ``errors="raise"`` raises :class:`AudioError` for an input that
+    results in input order). Arrays are (samples,), or 2-D with the shorter axis as channels
+    ((channels, samples) or soundfile's (samples, channels)), float or integer (scaled by the
+    type's range), at ``sample_rate`` (the model's rate when None). ``errors="raise"`` raises :class:`AudioError` for an input that
     cannot be read; ``errors="report"`` returns a result with ``error`` set and goes on.
     Keyword arguments override the model's decoding config (e.g. ``chunk_seconds=20``)."""
     if errors not in ("raise", "report"):

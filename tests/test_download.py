@@ -173,3 +173,69 @@ def test_the_lm_script_checks_sizes_unpacks_in_lower_case_and_writes_a_character
     assert server.requests == []
     with pytest.raises(ValueError, match="unknown LibriSpeech LM file '5-gram.arpa.gz'"):
         dl.download_librispeech_lm(["5-gram.arpa.gz"], root)
+
+
+def tar_of(infos: list[tuple[tarfile.TarInfo, bytes]]) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for info, data in infos:
+            info.size = len(data) if info.isreg() else 0
+            tar.addfile(info, io.BytesIO(data) if info.isreg() else None)
+    return buffer.getvalue()
+
+
+def member(name: str, kind: bytes = tarfile.REGTYPE, link: str = "") -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type, info.linkname = kind, link
+    if kind == tarfile.DIRTYPE:
+        info.mode = 0o755
+    return info
+
+
+UNSAFE_ARCHIVES = {
+    # the CVE-2025-4517 pattern in small: a link to the folder, a link through it to its parent
+    "symlink chain": [(member("a", tarfile.SYMTYPE, "."), b""), (member("a/b", tarfile.SYMTYPE, ".."), b""),
+                      (member("a/b/escaped.txt"), b"gotcha")],
+    "symlink out": [(member("LibriSpeech/ok.txt"), b"fine"), (member("out", tarfile.SYMTYPE, "/tmp"), b"")],
+    "harmless symlink": [(member("LibriSpeech/ok.txt"), b"fine"), (member("LibriSpeech/same.txt", tarfile.SYMTYPE, "ok.txt"), b"")],
+    "hardlink": [(member("LibriSpeech/ok.txt"), b"fine"), (member("LibriSpeech/passwd", tarfile.LNKTYPE, "/etc/passwd"), b"")],
+    "absolute member": [(member("LibriSpeech/ok.txt"), b"fine"), (member("/tmp/asr-absolute-member.txt"), b"gotcha")],
+    "fifo": [(member("LibriSpeech/ok.txt"), b"fine"), (member("LibriSpeech/pipe", tarfile.FIFOTYPE), b"")],
+    "device": [(member("LibriSpeech/ok.txt"), b"fine"), (member("LibriSpeech/null", tarfile.CHRTYPE), b"")],
+    "parent component": [(member("LibriSpeech/ok.txt"), b"fine"), (member("LibriSpeech/../../escaped.txt"), b"gotcha")],
+}
+
+
+@pytest.mark.parametrize("kind", sorted(UNSAFE_ARCHIVES))
+def test_an_archive_with_anything_but_files_and_folders_inside_the_target_is_refused_and_leaves_nothing(tmp_path, kind):
+    archive = tmp_path / "evil.tar.gz"
+    archive.write_bytes(tar_of(UNSAFE_ARCHIVES[kind]))
+    out = tmp_path / "out"
+    with pytest.raises(dl.DownloadError, match=r"evil\.tar\.gz: unsafe archive member refused"):
+        dl.extract(archive, out)
+    assert not out.exists() and not out.is_symlink()  # nothing written, not even the folder
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["evil.tar.gz"]
+    assert not Path("/tmp/asr-absolute-member.txt").exists()  # refused, not re-rooted either
+
+
+def test_an_archive_cannot_write_through_a_link_already_in_the_target(tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "LibriSpeech").symlink_to(outside)
+    archive = tmp_path / "a.tar.gz"
+    archive.write_bytes(tar_of([(member("LibriSpeech/ok.txt"), b"fine")]))
+    with pytest.raises(dl.DownloadError, match="outside the target folder"):
+        dl.extract(archive, out)
+    assert list(outside.iterdir()) == []
+
+
+def test_files_and_folders_are_extracted_with_their_contents(tmp_path):
+    archive = tmp_path / "good.tar.gz"
+    archive.write_bytes(tar_of([(member("LibriSpeech", tarfile.DIRTYPE), b""), (member("LibriSpeech/dev-clean/84/1.txt"), b"one"),
+                                (member("LibriSpeech/README.TXT"), b"readme")]))
+    dl.extract(archive, tmp_path / "out")
+    assert (tmp_path / "out/LibriSpeech/dev-clean/84/1.txt").read_bytes() == b"one"
+    assert (tmp_path / "out/LibriSpeech/README.TXT").read_bytes() == b"readme"
+    assert (tmp_path / "out/.good.tar.gz.extracted").exists()

@@ -20,7 +20,7 @@ def test_a_few_steps_lower_the_ctc_loss_on_a_fixed_batch():
     torch.manual_seed(0)
     vocabulary = Vocabulary()
     texts = ["one two three", "four five", "six seven eight nine"]
-    items = [(torch.from_numpy(speech(t, voice=v)), torch.tensor(vocabulary.encode(t)), i)
+    items = [(torch.from_numpy(speech(t, voice=v)), torch.tensor(vocabulary.encode(t)), i, "")
              for i, (t, v) in enumerate(zip(texts, ["en-US", "en-GB-x-rp+f3", "en+m3"]))]
     batch = collate(items)
     features, lengths = LogMel(FeatureConfig())(batch.waveforms, batch.sample_counts)

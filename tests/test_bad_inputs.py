@@ -1,0 +1,397 @@
+"""Hostile and careless inputs: each gets a clear one-line error naming the file, and nothing leaks."""
+
+import dataclasses
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from asr.config import Config
+from asr.model import CTCModel
+from asr.recognizer import Recognizer
+from asr.text import Vocabulary
+
+from .conftest import write_wav
+
+SECRET = "root:SECRET-FIRST-LINE:0:0"
+
+
+def run_asr(*args):
+    return subprocess.run([sys.executable, "-m", "asr.cli", *args], capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def untrained_model_config() -> Config:
+    config = Config()
+    config.model.num_layers, config.model.hidden_size, config.model.conv_channels = 1, 16, 4
+    return config
+
+
+def save_untrained_model(config: Config, path: Path) -> Path:
+    torch.manual_seed(0)
+    vocabulary = Vocabulary()
+    model = CTCModel(config.features.n_mels, len(vocabulary), config.model, config.features.utterance_mean_norm)
+    Recognizer(config, vocabulary, model, torch.device("cpu")).save(path)
+    return path
+
+
+@pytest.mark.parametrize("field", ["lm", "lexicon"])
+def test_a_model_file_naming_a_file_that_is_no_lm_gets_an_error_that_does_not_show_its_contents(untrained_model_config, tmp_path, field):
+    secret = tmp_path / "passwd"
+    secret.write_text(SECRET + "\nsecond line\n")
+    lm = tmp_path / "lm.arpa"
+    lm.write_text("\\data\\\nngram 1=3\n\n\\1-grams:\n-1.0\t<s>\t0\n-1.0\t</s>\n-0.5\tone\n\n\\end\\\n")
+    decoding = {"lm": str(lm), "lexicon": "", field: str(secret)}
+    config = dataclasses.replace(untrained_model_config, decoding=dataclasses.replace(untrained_model_config.decoding, method="beam", **decoding))
+    model = save_untrained_model(config, tmp_path / "crafted.pt")
+    audio = write_wav(tmp_path / "a.wav", (0.1 * np.sin(np.arange(16000) / 5)).astype(np.float32))
+    result = run_asr("transcribe", str(model), str(audio))
+    assert result.returncode != 0
+    assert "SECRET" not in result.stderr + result.stdout and "Traceback" not in result.stderr
+    assert str(secret) in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+@pytest.mark.parametrize("kind", ["directory", "fifo", "missing"])
+def test_an_lm_path_that_is_no_regular_file_is_refused(untrained_model_config, tmp_path, kind):
+    from asr.decoding import BeamSearchDecoder
+
+    path = tmp_path / kind
+    if kind == "directory":
+        path.mkdir()
+    elif kind == "fifo":
+        import os
+
+        os.mkfifo(path)  # opening it to read would block forever
+    with pytest.raises((ValueError, FileNotFoundError), match=str(path)):
+        BeamSearchDecoder(Vocabulary(), lm=str(path))
+
+
+def wav_header_claiming(path: Path, sample_rate: int, frames: int = 10000) -> Path:
+    """A real 16-bit WAV of ``frames`` samples whose header says ``sample_rate``."""
+    import soundfile as sf
+
+    sf.write(path, np.zeros(frames, np.int16), 8000, subtype="PCM_16")
+    data = bytearray(path.read_bytes())
+    data[24:28] = sample_rate.to_bytes(4, "little")  # fmt chunk: sample rate, then byte rate
+    data[28:32] = (2 * sample_rate).to_bytes(4, "little")
+    path.write_bytes(bytes(data))
+    return path
+
+
+@pytest.mark.parametrize("rate", [1, 999, 400_000])
+def test_a_header_sample_rate_no_recording_has_is_refused_before_resampling(tmp_path, rate):
+    from asr.audio import AudioError, load_audio
+
+    path = wav_header_claiming(tmp_path / f"rate{rate}.wav", rate)
+    with pytest.raises(AudioError, match=rf"rate{rate}\.wav: sample rate {rate} Hz is outside 1000-384000 Hz"):
+        load_audio(path, 16000)
+
+
+def test_audio_longer_than_the_maximum_is_refused_before_it_is_decoded(tmp_path):
+    from asr.audio import AudioError, load_audio, prepare_samples
+
+    path = wav_header_claiming(tmp_path / "long.wav", 8000, frames=8000 * 30)
+    assert len(load_audio(path, 16000, max_seconds=31)) == 16000 * 30
+    with pytest.raises(AudioError, match=r"long\.wav: 0\.0 h of audio is longer than the 0\.0 h allowed"):
+        load_audio(path, 16000, max_seconds=29)
+    with pytest.raises(AudioError, match="longer than"):
+        prepare_samples(np.zeros(16000 * 30, np.float32), 16000, max_seconds=29)
+
+
+def test_arrays_in_either_channel_layout_and_integer_arrays_give_the_same_samples():
+    from asr.audio import prepare_samples
+
+    rng = np.random.default_rng(0)
+    left, right = (0.5 * rng.uniform(-1, 1, (2, 16000))).astype(np.float32)
+    mono = (left + right) / 2
+    np.testing.assert_allclose(prepare_samples(np.stack([left, right]), 16000), mono, atol=1e-7)  # (channels, samples)
+    np.testing.assert_allclose(prepare_samples(np.stack([left, right], axis=1), 16000), mono, atol=1e-7)  # soundfile's (samples, channels)
+    as_int16 = np.round(left * 32768).astype(np.int16)
+    np.testing.assert_allclose(prepare_samples(as_int16, 16000), left, atol=1 / 32768)
+    as_uint8 = np.round(left * 128 + 128).astype(np.uint8)
+    np.testing.assert_allclose(prepare_samples(as_uint8, 16000), left, atol=1 / 128)
+    as_int32 = np.round(left * 2**31).astype(np.int32)
+    np.testing.assert_allclose(prepare_samples(as_int32, 16000), left, atol=1e-6)
+
+
+@pytest.mark.parametrize("rate", [0, -16000, 16000.5])
+def test_an_array_with_a_rate_no_recording_has_is_refused_by_the_api(untrained_model_config, tmp_path, rate):
+    import asr
+    from asr.audio import AudioError
+
+    model = asr.load_model(save_untrained_model(untrained_model_config, tmp_path / "m.pt"), device="cpu")
+    with pytest.raises(AudioError, match=r"<array 0>: sample rate .* Hz is outside"):
+        model.transcribe(np.zeros(16000, np.float32), sample_rate=rate)
+
+
+def test_errors_report_goes_on_past_an_input_that_is_not_audio(untrained_model_config, tmp_path):
+    import asr
+
+    model = asr.load_model(save_untrained_model(untrained_model_config, tmp_path / "m.pt"), device="cpu")
+    results = model.transcribe([np.zeros(16000, np.float32), 42, np.zeros(8000, np.float32)], errors="report")
+    assert [r.error is None for r in results] == [True, False, True]
+    assert "input 1: expected a path, a numpy array or a torch tensor, got int" in results[1].error
+
+
+@pytest.mark.parametrize("value", ["-1", "0"])
+def test_a_batch_size_below_one_is_refused_by_the_cli_and_the_api(untrained_model_config, tmp_path, value):
+    import asr
+
+    model_path = save_untrained_model(untrained_model_config, tmp_path / "m.pt")
+    audio = write_wav(tmp_path / "a.wav", np.zeros(16000, np.float32))
+    result = run_asr("transcribe", str(model_path), str(audio), "--batch-size", value)
+    assert result.returncode == 2 and f"--batch-size: {value} is less than 1" in result.stderr and result.stdout == ""
+    with pytest.raises(ValueError, match="batch_size must be a whole number of at least 1"):
+        asr.load_model(model_path, device="cpu").transcribe(str(audio), batch_size=int(value))
+
+
+@pytest.mark.parametrize("samples", [1, 100, 256, 400])
+def test_very_short_audio_gives_an_empty_or_short_transcript_and_does_not_touch_its_batch(untrained_model_config, tmp_path, samples):
+    import asr
+
+    model = asr.load_model(save_untrained_model(untrained_model_config, tmp_path / "m.pt"), device="cpu")
+    rng = np.random.default_rng(samples)
+    short = write_wav(tmp_path / "short.wav", (0.1 * rng.standard_normal(samples)).astype(np.float32))
+    long = write_wav(tmp_path / "long.wav", (0.1 * rng.standard_normal(16000)).astype(np.float32))
+    together = model.transcribe([str(short), str(long)], batch_size=4)
+    assert [r.error for r in together] == [None, None]  # before: "Padding size should be less than ..." for the batch
+    assert together[1].duration == pytest.approx(1.0)
+    only_short = model.transcribe(str(short), batch_size=1)
+    assert only_short.error is None and only_short.duration == pytest.approx(samples / 16000, abs=1e-4)
+
+
+def truncated_copies(tmp_path: Path) -> dict[str, Path]:
+    """Half of a 2-second WAV and of a 2-second MP3 (its Xing header still gives the full length)."""
+    import soundfile as sf
+
+    tone = (0.1 * np.sin(np.arange(32000) / 5)).astype(np.float32)
+    paths = {}
+    for suffix, kwargs in (("wav", {"subtype": "PCM_16"}), ("mp3", {"format": "MP3"})):
+        whole = tmp_path / f"whole.{suffix}"
+        sf.write(whole, tone, 16000, **kwargs)
+        paths[suffix] = tmp_path / f"truncated.{suffix}"
+        data = whole.read_bytes()
+        paths[suffix].write_bytes(data[: len(data) // 2])
+        paths[f"whole {suffix}"] = whole
+    return paths
+
+
+@pytest.mark.parametrize("suffix", ["wav", "mp3"])
+def test_a_truncated_file_is_reported_unless_truncation_is_allowed(tmp_path, suffix):
+    from asr.audio import AudioError, load_audio
+
+    paths = truncated_copies(tmp_path)
+    assert abs(len(load_audio(paths[f"whole {suffix}"])) - 32000) < 1200  # whole files are not reported
+    with pytest.raises(AudioError, match=rf"truncated\.{suffix}: truncated audio: the header promises"):
+        load_audio(paths[suffix])
+    kept = load_audio(paths[suffix], allow_truncated=True)
+    assert 8000 < len(kept) < 24000
+
+
+def test_the_cli_reports_a_truncated_file_and_transcribes_the_rest_or_all_with_allow_truncated(untrained_model_config, tmp_path):
+    paths = truncated_copies(tmp_path)
+    model = save_untrained_model(untrained_model_config, tmp_path / "m.pt")
+    files = [str(paths["whole wav"]), str(paths["wav"]), str(paths["mp3"])]
+    strict = run_asr("transcribe", str(model), *files)
+    assert strict.returncode == 1, strict.stderr
+    errors = [line for line in strict.stderr.splitlines() if line.startswith("asr: error:")]
+    assert len(errors) == 2 and "truncated.wav: truncated audio" in errors[0] and "truncated.mp3: truncated audio" in errors[1]
+    assert strict.stdout.startswith(files[0] + "\t") and len(strict.stdout.splitlines()) == 1
+    allowed = run_asr("transcribe", str(model), *files, "--allow-truncated")
+    assert allowed.returncode == 0, allowed.stderr
+    assert [line.split("\t")[0] for line in allowed.stdout.splitlines()] == files
+
+
+BAD_TRAINING_VALUES = [
+    "train.epochs=0", "train.epochs=-3", "train.max_steps=-1", "train.checkpoint_every=0", "train.checkpoint_every=-5",
+    "train.grad_clip=-1.0", "model.hidden_size=-8", "features.n_mels=0", "model.rnn_type=transformer",
+    "model.time_subsampling=3", "train.amp_dtype=fp8", "decoding.method=sampling", "data.max_batch_seconds=0",
+    "model.dropout=1.5", "decoding.chunk_seconds=2", "train.device=tpu",
+]
+
+
+@pytest.mark.parametrize("override", BAD_TRAINING_VALUES)
+def test_a_config_value_no_run_can_use_is_refused_at_load_with_the_file_and_key_named(tmp_path, override):
+    from asr.config import load_config
+
+    path = tmp_path / "config.yaml"
+    path.write_text("train:\n  epochs: 2\n")
+    key = override.split("=")[0]
+    with pytest.raises(ValueError, match=rf"^{path}: {re.escape(key)} must be "):
+        load_config(path, [override])
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("- train\n- model\n", "a config is a mapping of sections"),
+    ("42\n", "a config is a mapping of sections"),
+    ("", "empty config file"),
+    ("train: [1, 2]\n", "section 'train' must be a mapping"),
+    ("train:\n  epochs: 2\n lr: 3\n", "line 3 not valid YAML"),
+    ("model:\n  hidden_size: big\n", "model.hidden_size: expected int"),
+])
+def test_a_config_file_that_is_not_a_config_gets_a_one_line_error(tmp_path, text, message):
+    path = tmp_path / "config.yaml"
+    path.write_text(text)
+    result = run_asr("train", str(path))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines() == [result.stderr.strip()] and str(path) in result.stderr and message in result.stderr, result.stderr
+
+
+def test_training_refuses_a_run_that_would_write_an_untrained_model(tmp_path):
+    from asr.config import Config
+    from asr.train import train
+
+    manifest = tmp_path / "train.jsonl"
+    audio = write_wav(tmp_path / "a.wav", np.zeros(32000, np.float32))
+    manifest.write_text(f'{{"audio_filepath": "{audio}", "duration": 2.0, "text": "one"}}\n')
+    config = Config()
+    config.data.train_manifest = str(manifest)
+    config.data.max_duration = 1.0
+    config.train.exp_dir = str(tmp_path / "exp")
+    with pytest.raises(ValueError, match=r"train\.jsonl: no training utterance is at most data\.max_duration \(1\.0 s\) long"):
+        train(config)
+    config.data.max_duration = 30.0
+    (tmp_path / "file").write_text("")
+    config.train.exp_dir = str(tmp_path / "file")
+    with pytest.raises(ValueError, match="train.exp_dir: .*file is a file, not a folder"):
+        train(config)
+    config.train.exp_dir = str(tmp_path / "exp")
+    config.train.epochs = 0  # the API path is checked too, not only YAML
+    with pytest.raises(ValueError, match=r"train\.epochs must be 1 or more, not 0"):
+        train(config)
+    if not torch.cuda.is_available():
+        config.train.epochs, config.train.device = 1, "cuda"
+        with pytest.raises(ValueError, match="train.device is 'cuda' but no CUDA GPU is available"):
+            train(config)
+    assert not (tmp_path / "exp" / "model.pt").exists()
+
+
+def payload_of(path: Path) -> dict:
+    return torch.load(path, weights_only=True)
+
+
+MODEL_FILE_DAMAGE = {
+    "no config": (lambda d: d.pop("config"), "config must be a dict, but it is missing"),
+    "no state_dict": (lambda d: d.pop("state_dict"), "state_dict must be a dict, but it is missing"),
+    "string vocabulary": (lambda d: d.update(vocabulary="abc"), "vocabulary must be a list, but it is a str"),
+    "wrong shapes": (lambda d: d["state_dict"].update({"output.weight": torch.zeros(3, 3)}), "its weights do not fit its config"),
+    "bad config value": (lambda d: d["config"]["model"].update(hidden_size=-4), "model.hidden_size must be 1 or more"),
+}
+
+
+@pytest.mark.parametrize("damage", sorted(MODEL_FILE_DAMAGE))
+def test_a_damaged_model_file_gets_a_one_line_error_naming_it(untrained_model_config, tmp_path, damage):
+    change, message = MODEL_FILE_DAMAGE[damage]
+    path = save_untrained_model(untrained_model_config, tmp_path / "m.pt")
+    data = payload_of(path)
+    change(data)
+    torch.save(data, path)
+    audio = write_wav(tmp_path / "a.wav", np.zeros(16000, np.float32))
+    result = run_asr("transcribe", str(path), str(audio))
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and str(path) in result.stderr and message in result.stderr, result.stderr
+
+
+class _Runs:  # pickled by reference: loading it with weights_only=False would import and call it
+    def __reduce__(self):
+        return (print, ("this ran",))
+
+
+@pytest.mark.parametrize("kind", ["directory", "symlink loop", "fifo", "pickle with code"])
+def test_what_is_not_a_model_file_gets_a_one_line_error(tmp_path, kind):
+    import os
+
+    path = tmp_path / "model.pt"
+    expected = {"directory": "is a folder, not a model file", "symlink loop": "no such file",
+                "fifo": "not a regular file", "pickle with code": "not a safe model file"}[kind]
+    if kind == "directory":
+        path.mkdir()
+    elif kind == "symlink loop":
+        os.symlink(tmp_path / "other.pt", path)
+        os.symlink(path, tmp_path / "other.pt")
+    elif kind == "fifo":
+        os.mkfifo(path)
+    else:
+        torch.save({"format": "asr-model", "payload": _Runs()}, path)
+    audio = write_wav(tmp_path / "a.wav", np.zeros(16000, np.float32))
+    result = run_asr("transcribe", str(path), str(audio))
+    assert result.returncode == 2 and expected in result.stderr and str(path) in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "weights_only" not in result.stderr and "this ran" not in result.stdout
+
+
+@pytest.mark.parametrize(("line", "message"), [
+    (b'{"audio_filepath": 42, "duration": 1.0, "text": "one"}\n', "audio_filepath must be a path (a non-empty string), not 42"),
+    (b'{"audio_filepath": null, "duration": 1.0, "text": "one"}\n', "audio_filepath must be a path (a non-empty string), not None"),
+    (b'{"audio_filepath": "a.wav", "duration": 1.0, "text": "caf\xe9"}\n', "not UTF-8 text"),
+])
+def test_a_bad_manifest_line_is_named_by_file_and_line(untrained_model_config, tmp_path, line, message):
+    write_wav(tmp_path / "a.wav", np.zeros(16000, np.float32))
+    manifest = tmp_path / "test.jsonl"
+    manifest.write_bytes(b'{"audio_filepath": "a.wav", "duration": 1.0, "text": "one"}\n' + line)
+    model = save_untrained_model(untrained_model_config, tmp_path / "m.pt")
+    result = run_asr("evaluate", str(model), str(manifest))
+    assert result.returncode == 2 and f"{manifest}:2: {message}" in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_corrupt_audio_stops_evaluation_with_one_line_and_is_skipped_in_training_with_skip_bad(untrained_model_config, tmp_path):
+    from asr.config import config_to_dict
+    import yaml
+
+    rng = np.random.default_rng(0)
+    lines = []
+    for i in range(6):
+        write_wav(tmp_path / f"{i}.wav", (0.1 * rng.standard_normal(16000)).astype(np.float32))
+        lines.append(f'{{"audio_filepath": "{i}.wav", "duration": 1.0, "text": "one two"}}')
+    (tmp_path / "3.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunkjunkjunk")  # the header of nothing
+    manifest = tmp_path / "train.jsonl"
+    manifest.write_text("\n".join(lines) + "\n")
+    model = save_untrained_model(untrained_model_config, tmp_path / "m.pt")
+    evaluated = run_asr("evaluate", str(model), str(manifest))
+    assert evaluated.returncode == 2 and "Traceback" not in evaluated.stderr, evaluated.stderr
+    (message,) = [line for line in evaluated.stderr.splitlines() if line.startswith("asr:")]  # beside tqdm's bar
+    assert message.startswith(f"asr: error: {tmp_path / '3.wav'}: not a readable audio file"), message
+
+    values = config_to_dict(untrained_model_config)
+    values["data"].update(train_manifest=str(manifest), dev_manifest="", skip_bad=True, num_workers=0, max_batch_seconds=3.0)
+    values["train"].update(exp_dir=str(tmp_path / "exp"), epochs=1)
+    config_path = tmp_path / "config.yaml"
+    config_path.write_text(yaml.safe_dump(values))
+    trained = run_asr("train", str(config_path))
+    assert trained.returncode == 0, trained.stderr
+    assert f"skipping {tmp_path / '3.wav'}" in trained.stderr
+    import csv
+
+    rows = list(csv.DictReader(open(tmp_path / "exp" / "train_log.csv")))
+    assert sum(int(r["utterances"]) for r in rows) == 5  # every readable utterance once, the bad one left out
+    values["data"]["skip_bad"] = False
+    values["train"]["exp_dir"] = str(tmp_path / "exp2")
+    config_path.write_text(yaml.safe_dump(values))
+    strict = run_asr("train", str(config_path))
+    assert strict.returncode == 2 and "3.wav: not a readable audio file" in strict.stderr and "Traceback" not in strict.stderr, strict.stderr
+
+
+def test_a_rerun_removes_what_a_killed_write_left_and_files_get_the_umask(untrained_model_config, tmp_path):
+    import os
+    import stat
+
+    from asr.checkpoint import atomic_save, remove_stale_temporaries
+
+    exp = tmp_path / "exp"
+    exp.mkdir()
+    stale = [exp / ".checkpoint.pt.abc123.tmp", exp / ".best.pt.x_9.tmp"]
+    for path in stale:
+        path.write_bytes(b"half a checkpoint")
+    (exp / "notes.tmp").write_text("not ours")
+    assert remove_stale_temporaries(exp) == sorted(stale)
+    assert sorted(p.name for p in exp.iterdir()) == ["notes.tmp"]
+    previous = os.umask(0o022)
+    try:
+        atomic_save({"a": 1}, exp / "model.pt")
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE((exp / "model.pt").stat().st_mode) == 0o644
