@@ -45,6 +45,42 @@ class ConvSubsampling(nn.Module):
         return x, self.output_lengths(lengths)
 
 
+def reverse_within_lengths(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Each sequence of ``x`` (batch, time, ...) reversed within its own length; padding stays
+    where it is. Applying it twice gives ``x`` back."""
+    time = torch.arange(x.shape[1], device=x.device)[None, :]
+    lengths = lengths.to(x.device)[:, None]
+    index = torch.where(time < lengths, lengths - 1 - time, time)
+    return x.gather(1, index.view(*index.shape, *([1] * (x.dim() - 2))).expand_as(x))
+
+
+_RNN_FUNCTIONS = {"lstm": torch.lstm, "gru": torch.gru, "rnn": torch.rnn_tanh}
+
+
+def bidirectional_rnn_unpacked(rnn: nn.RNNBase, kind: str, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """What ``rnn`` (bidirectional, batch_first) gives for the packed ``x``, computed from its own
+    weights without packing: per layer, one pass forwards and one over each sequence reversed
+    within its length, so no valid frame sees padding. On the CPU this is several times faster to
+    train than packed input (measured 3.8x for 32 x 190 frames, 8x for 10 x 600): the packed
+    kernel slices the input once per time step, and each slice's backward writes a zero tensor the
+    size of the whole input. Frames past a sequence's end are zero, as pad_packed_sequence leaves them."""
+    batch = x.shape[0]
+    function = _RNN_FUNCTIONS[kind]
+    for layer in range(rnn.num_layers):
+        directions = []
+        for suffix in ("", "_reverse"):
+            weights = [getattr(rnn, f"{name}_l{layer}{suffix}") for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+            h0 = x.new_zeros(1, batch, rnn.hidden_size)
+            state = (h0, torch.zeros_like(h0)) if kind == "lstm" else h0
+            source = reverse_within_lengths(x, lengths) if suffix else x
+            out = function(source, state, weights, True, 1, 0.0, rnn.training, False, True)[0]
+            directions.append(reverse_within_lengths(out, lengths) if suffix else out)
+        x = torch.cat(directions, dim=-1)
+        if layer < rnn.num_layers - 1 and rnn.dropout:
+            x = nn.functional.dropout(x, rnn.dropout, rnn.training)
+    return x * (~padding_mask(lengths.to(x.device), x.shape[1])).unsqueeze(-1)
+
+
 class CTCModel(nn.Module):
     """Log-mel features (batch, frames, n_mels) -> CTC logits (batch, frames / time_subsampling, vocab_size)."""
 
@@ -56,6 +92,7 @@ class CTCModel(nn.Module):
         self.normalize = GlobalNormalization(n_mels)
         self.time_subsampling = config.time_subsampling  # input feature frames per output frame
         self.subsample = ConvSubsampling(n_mels, config.conv_channels, config.hidden_size, config.time_subsampling)
+        self.rnn_type = config.rnn_type
         self.rnn = _RNN_TYPES[config.rnn_type](
             input_size=config.hidden_size,
             hidden_size=config.hidden_size,
@@ -86,12 +123,22 @@ class CTCModel(nn.Module):
         if augment is not None:
             x = augment(x)
         x, lengths = self.subsample(x, lengths)
-        # Packing makes the RNN skip padded frames; lengths must live on the CPU for it.
-        frames = x.shape[1]
-        packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
-        x, _ = self.rnn(packed)
-        x, _ = pad_packed_sequence(x, batch_first=True, total_length=frames)
+        x = self.run_rnn(x, lengths)
         return self.output(self.dropout(x)), lengths
+
+    def run_rnn(self, x: torch.Tensor, lengths: torch.Tensor, packed: bool | None = None) -> torch.Tensor:
+        """The RNN stack over ``x`` (batch, frames, features), each sequence seen only up to its
+        length: packed (cuDNN's fast path) on a GPU, unpacked on the CPU (the same function,
+        several times faster to train there; see :func:`bidirectional_rnn_unpacked`)."""
+        if packed is None:
+            packed = x.is_cuda
+        if not packed:
+            return bidirectional_rnn_unpacked(self.rnn, self.rnn_type, x, lengths)
+        frames = x.shape[1]
+        sequences = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)  # lengths on the CPU
+        x, _ = self.rnn(sequences)
+        x, _ = pad_packed_sequence(x, batch_first=True, total_length=frames)
+        return x
 
     def parameter_count(self) -> int:
         """Number of trainable parameters."""

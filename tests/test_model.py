@@ -40,3 +40,34 @@ def test_parameter_count_and_bad_type():
     assert model.parameter_count() == sum(p.numel() for p in model.parameters())
     with pytest.raises(ValueError, match="rnn_type"):
         CTCModel(80, 29, ModelConfig(rnn_type="transformer"))
+
+
+@pytest.mark.parametrize("rnn_type", ["lstm", "gru", "rnn"])
+def test_the_unpacked_rnn_computes_what_the_packed_one_does_outputs_and_gradients(rnn_type):
+    torch.manual_seed(0)
+    model = CTCModel(20, 12, ModelConfig(rnn_type=rnn_type, num_layers=2, hidden_size=16, conv_channels=4, dropout=0.0))
+    model.train()
+    x = torch.randn(4, 30, 16)
+    lengths = torch.tensor([30, 17, 1, 25])
+    results = []
+    for packed in (True, False):
+        model.zero_grad()
+        inputs = x.clone().requires_grad_(True)
+        out = model.run_rnn(inputs, lengths, packed=packed)
+        (out * torch.linspace(-1, 1, out.shape[-1])).pow(2).sum().backward()
+        results.append((out.detach(), inputs.grad, [p.grad.clone() for p in model.rnn.parameters()]))
+    (out_p, grad_p, weights_p), (out_u, grad_u, weights_u) = results
+    torch.testing.assert_close(out_u, out_p, atol=1e-5, rtol=1e-4)
+    assert out_u[1, 17:].abs().max() == 0 and out_u[2, 1:].abs().max() == 0  # padding stays zero
+    torch.testing.assert_close(grad_u, grad_p, atol=1e-5, rtol=1e-4)
+    for unpacked, packed in zip(weights_u, weights_p):
+        torch.testing.assert_close(unpacked, packed, atol=1e-4, rtol=1e-4)
+
+
+def test_reversing_within_lengths_keeps_padding_in_place_and_undoes_itself():
+    from asr.model import reverse_within_lengths
+
+    x = torch.arange(10.0).view(2, 5)
+    flipped = reverse_within_lengths(x, torch.tensor([3, 5]))
+    assert flipped.tolist() == [[2, 1, 0, 3, 4], [9, 8, 7, 6, 5]]
+    assert torch.equal(reverse_within_lengths(flipped, torch.tensor([3, 5])), x)
