@@ -70,6 +70,8 @@ def load_audio(path: str | Path, sample_rate: int = 16000, max_seconds: float = 
         raise AudioError(f"{path}: no such file")
     if path.is_dir():
         raise AudioError(f"{path}: is a directory, not an audio file")
+    if not path.is_file():  # a FIFO, /dev/stdin or a device: reading it could block or never end
+        raise AudioError(f"{path}: not a regular file (a FIFO, device or socket), so not read as audio")
     if path.stat().st_size == 0:
         raise AudioError(f"{path}: empty file (0 bytes)")
     try:

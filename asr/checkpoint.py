@@ -37,7 +37,9 @@ def _current_umask() -> int:
 def remove_stale_temporaries(folder: str | Path) -> list[Path]:
     """Delete what a killed :func:`atomic_save` left in ``folder`` (``.NAME.*.tmp`` beside files it
     writes); returns what was deleted. Call it only when no other process is writing there."""
-    stale = sorted(p for p in Path(folder).glob(f".*.pt.*{TEMPORARY_SUFFIX}") if p.is_file())
+    folder = Path(folder)
+    found = {*folder.glob(f".*.pt.*{TEMPORARY_SUFFIX}"), *folder.glob(f".*.pt{TEMPORARY_SUFFIX}")}  # also train's .model.pt.tmp
+    stale = sorted(p for p in found if p.is_file())
     for path in stale:
         path.unlink(missing_ok=True)
     return stale

@@ -498,4 +498,7 @@ def _write_final_model(config: Config, vocabulary: Vocabulary, model: CTCModel, 
         os.replace(exp_dir / ".model.pt.tmp", final)
     else:
         atomic_save(model_payload(model, config_to_dict(config), vocabulary.characters), final)
-    log.info("model written to %s (best dev %s %.2f%%)", final, config.train.best_metric.upper(), 100 * progress.best_dev_score if dev_utterances else float("nan"))
+    if dev_utterances:
+        log.info("model written to %s (best dev %s %.2f%%)", final, config.train.best_metric.upper(), 100 * progress.best_dev_score)
+    else:
+        log.info("model written to %s (the last weights: no dev set)", final)

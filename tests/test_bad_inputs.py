@@ -383,7 +383,7 @@ def test_a_rerun_removes_what_a_killed_write_left_and_files_get_the_umask(untrai
 
     exp = tmp_path / "exp"
     exp.mkdir()
-    stale = [exp / ".checkpoint.pt.abc123.tmp", exp / ".best.pt.x_9.tmp"]
+    stale = [exp / ".best.pt.x_9.tmp", exp / ".checkpoint.pt.abc123.tmp", exp / ".model.pt.tmp"]
     for path in stale:
         path.write_bytes(b"half a checkpoint")
     (exp / "notes.tmp").write_text("not ours")
@@ -395,3 +395,14 @@ def test_a_rerun_removes_what_a_killed_write_left_and_files_get_the_umask(untrai
     finally:
         os.umask(previous)
     assert stat.S_IMODE((exp / "model.pt").stat().st_mode) == 0o644
+
+
+def test_a_fifo_given_as_audio_is_refused_without_reading_it(tmp_path):
+    import os
+
+    from asr.audio import AudioError, load_audio
+
+    fifo = tmp_path / "pipe.wav"
+    os.mkfifo(fifo)  # opening it to read would wait for a writer forever
+    with pytest.raises(AudioError, match=r"pipe\.wav: not a regular file"):
+        load_audio(fifo)
