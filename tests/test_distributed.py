@@ -7,6 +7,7 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
+from asr.data import DurationBatchSampler, read_manifest
 from asr.config import Config, config_from_dict, config_to_dict
 from asr.train import setup_distributed, train
 
@@ -47,7 +48,10 @@ def _utterances(config) -> int:
 
 def test_two_ranks_end_with_identical_weights_and_see_each_utterance_once_per_epoch(tiny_config, tmp_path):
     tiny_config.train.epochs = 2
-    tiny_config.data.max_batch_seconds = 9.0  # an odd number of batches, so one rank gets a padding batch
+    tiny_config.data.max_batch_seconds = 13.0  # 7 batches an epoch (checked below), so one rank gets a padding batch
+    durations = [u.duration for u in read_manifest(tiny_config.data.train_manifest)]
+    sampler = DurationBatchSampler(durations, tiny_config.data.max_batch_seconds, seed=tiny_config.train.seed)
+    assert [len(sampler.epoch_batches(epoch)) % 2 for epoch in range(2)] == [1, 1]
     ranks = run_ranks(tiny_config, 2, tmp_path)
     for name, tensor in ranks[0]["state"].items():
         assert torch.equal(tensor, ranks[1]["state"][name]), name

@@ -37,7 +37,11 @@ def test_padding_does_not_change_outputs():
 
 def test_parameter_count_and_bad_type():
     model = CTCModel(80, 29, ModelConfig(num_layers=1, hidden_size=8, conv_channels=2))
-    assert model.parameter_count() == sum(p.numel() for p in model.parameters())
+    # worked out by hand: conv 1*2*9+2 and 2*2*9+2; projection of 2 channels x 20 mels (80 / 4)
+    # onto 8: 2*20*8+8; a BiLSTM of 8: 2 x (4*8*(8+8) + 2*4*8); output 16*29+29
+    assert model.parameter_count() == 20 + 38 + 328 + 1152 + 493 == 2031
+    model.output.requires_grad_(False)
+    assert model.parameter_count() == 2031 - 493  # only what training changes counts
     with pytest.raises(ValueError, match="rnn_type"):
         CTCModel(80, 29, ModelConfig(rnn_type="transformer"))
 
