@@ -30,6 +30,8 @@ class AudioError(ValueError):
 
 def check_sample_rate(rate: object, source: str) -> int:
     """``rate`` as an int if it is a real recording's rate (1 kHz to 384 kHz), else :class:`AudioError`."""
+    if isinstance(rate, float) and rate.is_integer():
+        rate = int(rate)
     if isinstance(rate, bool) or not isinstance(rate, (int, np.integer)) or not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
         raise AudioError(f"{source}: sample rate {rate!r} Hz is outside {MIN_SAMPLE_RATE}-{MAX_SAMPLE_RATE} Hz")
     return int(rate)
