@@ -109,7 +109,7 @@ class DecodingConfig:
     lm: str = ""  # KenLM n-gram LM (ARPA or binary): a word LM with a lexicon, a character LM without
     lexicon: str = ""  # words and spellings (asr.decoding.write_lexicon); empty: lexicon-free
     beam_size: int = 50
-    beam_threshold: float = 10.0  # hypotheses scoring this far below the best are dropped (was 25; README: why 10)
+    beam_threshold: float = 10.0  # hypotheses scoring this far below the best are dropped (docs/lm.md: 10 lost nothing against 25 and is faster)
     beam_size_token: int = 0  # only this many most likely tokens are tried per frame (0: all)
     lm_weight: float = 2.0
     word_score: float = 0.0

@@ -47,7 +47,7 @@ def _losses(exp_dir):
 
 def test_resume_gives_the_same_next_step_losses_as_an_uninterrupted_run(tiny_config, tmp_path):
     tiny_config.train.epochs = 2
-    # On the CPU. On CUDA (H100, 2026-11-24) two uninterrupted runs repeat each other exactly, but a
+    # On the CPU. On CUDA (measured on an H100) two uninterrupted runs repeat each other exactly, but a
     # resumed run differed by 1e-4 from its first step: cuDNN's LSTM keeps its own dropout random
     # state, which torch cannot save or restore (pytorch/pytorch#104697).
     tiny_config.train.device = "cpu"

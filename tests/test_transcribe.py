@@ -407,7 +407,7 @@ def test_no_words_come_out_of_silence_noise_or_hum(model, kind, level_db):
     assert model.transcribe(audio).text == ""
 
 
-@pytest.mark.xfail(strict=False, reason="2026-12-04: Silero's stretches end within 0.1 s of the speech here (probed), so the VAD "
+@pytest.mark.xfail(strict=False, reason="Silero's stretches end within 0.1 s of the speech here (probed), so the VAD "
                    "is not the cause: the model emits fragments ('o') at the edges of speech, inside the 0.3 s pad, and "
                    "refine_word_edges, finding the word's own frames quiet, moves it to the loudest sound between its "
                    "neighbours, seconds away in the noise (10.39-11.44 s). Passes or fails with the trained model.")
