@@ -1,10 +1,8 @@
 """asr: a small, hackable CTC speech recogniser (BiLSTM/BiGRU acoustic model, log-mel features)."""
 
-__version__ = "0.1.0"
-
-from .audio import AudioError  # noqa: E402
-from .recognizer import Recognizer, load_model  # noqa: E402
-from .transcribe import Segment, Transcription  # noqa: E402
-from .decoding import Word  # noqa: E402
+from .audio import AudioError
+from .recognizer import Recognizer, load_model
+from .results import Segment, Transcription, Word
+from .version import __version__
 
 __all__ = ["AudioError", "Recognizer", "Segment", "Transcription", "Word", "load_model", "__version__"]

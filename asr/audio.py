@@ -11,8 +11,23 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-# Suffixes a folder is searched for (``find_audio_files``); any readable file works when named directly.
-AUDIO_SUFFIXES = frozenset({".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".m4a", ".aac", ".aif", ".aiff", ".au", ".wma", ".webm"})
+# Suffixes a folder is searched for (``find_audio_files``, LibriSpeech folders); any readable file works
+# when named directly.
+AUDIO_SUFFIXES = (  # the audio files a folder holds; where one recording comes in several, the first wins
+    ".flac",
+    ".wav",
+    ".mp3",
+    ".ogg",
+    ".oga",
+    ".opus",
+    ".m4a",
+    ".aac",
+    ".aif",
+    ".aiff",
+    ".au",
+    ".wma",
+    ".webm",
+)
 
 _BLOCK_FRAMES = 1 << 18  # frames read at a time: an hour of 48 kHz audio never sits in memory at its own rate
 
@@ -32,14 +47,21 @@ def check_sample_rate(rate: object, source: str) -> int:
     """``rate`` as an int if it is a real recording's rate (1 kHz to 384 kHz), else :class:`AudioError`."""
     if isinstance(rate, float) and rate.is_integer():
         rate = int(rate)
-    if isinstance(rate, bool) or not isinstance(rate, (int, np.integer)) or not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
+    if (
+        isinstance(rate, bool)
+        or not isinstance(rate, (int, np.integer))
+        or not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE
+    ):
         raise AudioError(f"{source}: sample rate {rate!r} Hz is outside {MIN_SAMPLE_RATE}-{MAX_SAMPLE_RATE} Hz")
     return int(rate)
 
 
 def _check_duration(seconds: float, max_seconds: float, source: str) -> None:
     if seconds > max_seconds:
-        raise AudioError(f"{source}: {seconds / 3600:.1f} h of audio is longer than the {max_seconds / 3600:.1f} h allowed (max_audio_seconds)")
+        raise AudioError(
+            f"{source}: {seconds / 3600:.1f} h of audio is longer than "
+            f"the {max_seconds / 3600:.1f} h allowed (max_audio_seconds)"
+        )
 
 
 def _truncation(sound: sf.SoundFile, frames_read: int) -> str | None:
@@ -57,7 +79,12 @@ def _truncation(sound: sf.SoundFile, frames_read: int) -> str | None:
     return None
 
 
-def load_audio(path: str | Path, sample_rate: int = 16000, max_seconds: float = DEFAULT_MAX_AUDIO_SECONDS, allow_truncated: bool = False) -> np.ndarray:
+def load_audio(
+    path: str | Path,
+    sample_rate: int = 16000,
+    max_seconds: float = DEFAULT_MAX_AUDIO_SECONDS,
+    allow_truncated: bool = False,
+) -> np.ndarray:
     """Read ``path``, down-mix to mono and resample to ``sample_rate``.
 
     Returns float32 samples. Files soundfile reads are decoded and resampled block by block, so
@@ -109,7 +136,9 @@ def load_audio(path: str | Path, sample_rate: int = 16000, max_seconds: float = 
             raise AudioError(f"{path}: truncated or corrupt audio ({error})") from None
         cut_short = None if allow_truncated else _truncation(sound, frames_read)
         if cut_short:
-            raise AudioError(f"{path}: truncated audio: {cut_short} (allow_truncated / --allow-truncated to use what is there)")
+            raise AudioError(
+                f"{path}: truncated audio: {cut_short} (allow_truncated / --allow-truncated to use what is there)"
+            )
     samples = samples[:filled]
     if samples.size == 0:
         raise AudioError(f"{path}: zero-length audio")
@@ -127,7 +156,13 @@ def _load_with_librosa(path: Path, sample_rate: int, sf_error: Exception, max_se
     return prepare_samples(np.atleast_2d(samples), file_rate, sample_rate, source=str(path), max_seconds=max_seconds)
 
 
-def prepare_samples(samples: np.ndarray, file_rate: int, sample_rate: int = 16000, source: str = "<array>", max_seconds: float = DEFAULT_MAX_AUDIO_SECONDS) -> np.ndarray:
+def prepare_samples(
+    samples: np.ndarray,
+    file_rate: int,
+    sample_rate: int = 16000,
+    source: str = "<array>",
+    max_seconds: float = DEFAULT_MAX_AUDIO_SECONDS,
+) -> np.ndarray:
     """Validate an array of audio, down-mix it to mono and resample it to ``sample_rate``.
 
     1-D arrays are samples; a 2-D array's shorter axis is its channels, so both (channels,
@@ -152,7 +187,9 @@ def prepare_samples(samples: np.ndarray, file_rate: int, sample_rate: int = 1600
     if not np.isfinite(samples).all():
         raise AudioError(f"{source}: audio contains NaN or infinite samples")
     if file_rate != sample_rate:  # the same resampler as load_audio's, so arrays and files agree
-        samples = soxr.ResampleStream(file_rate, sample_rate, 1, dtype="float32", quality="HQ").resample_chunk(samples, last=True)
+        samples = soxr.ResampleStream(file_rate, sample_rate, 1, dtype="float32", quality="HQ").resample_chunk(
+            samples, last=True
+        )
     return np.ascontiguousarray(samples, dtype=np.float32)
 
 

@@ -6,15 +6,14 @@ Both are ``torch.save`` dicts of tensors and plain values, read back with
 
 from __future__ import annotations
 
-import os
 import pickle
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from . import __version__
+from . import files
+from .version import __version__
 
 MODEL_FORMAT = "asr-model"
 MODEL_FORMAT_VERSION = 1
@@ -25,44 +24,17 @@ class ModelFileError(ValueError):
     """A file that is not a usable model file or checkpoint."""
 
 
-TEMPORARY_SUFFIX = ".tmp"  # atomic_save's files before their rename: ".NAME.RANDOM.tmp"
-
-
-def _current_umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def remove_stale_temporaries(folder: str | Path) -> list[Path]:
-    """Delete what a killed :func:`atomic_save` left in ``folder`` (``.NAME.*.tmp`` beside files it
-    writes); returns what was deleted. Call it only when no other process is writing there."""
-    folder = Path(folder)
-    found = {*folder.glob(f".*.pt.*{TEMPORARY_SUFFIX}"), *folder.glob(f".*.pt{TEMPORARY_SUFFIX}")}  # also train's .model.pt.tmp
-    stale = sorted(p for p in found if p.is_file())
-    for path in stale:
-        path.unlink(missing_ok=True)
-    return stale
+    """Delete the temporaries of model files and checkpoints (``.NAME.pt*.tmp``) a killed write
+    left in ``folder``; returns what was deleted. Only when no other process is writing there."""
+    return files.remove_stale_temporaries(folder, "*.pt")
 
 
 def atomic_save(obj: Any, path: str | Path) -> None:
-    """``torch.save`` to a temporary file in the same folder, flush it to disk, then rename over ``path``.
-
-    A crash at any moment leaves either the old file or the new one, never a torn one.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMPORARY_SUFFIX, dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            torch.save(obj, out)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(tmp, 0o666 & ~_current_umask())  # mkstemp's 0600 would keep the file from its group
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """``torch.save`` to ``path`` through :func:`asr.files.atomic_write`: a crash at any moment
+    leaves either the old file or the new one, never a torn one."""
+    with files.atomic_write(path) as out:
+        torch.save(obj, out)
 
 
 def _load(path: str | Path) -> dict:
@@ -79,8 +51,10 @@ def _load(path: str | Path) -> dict:
         if "Unsupported global" not in str(error):  # torch's words for a pickled object, not for garbage
             raise ModelFileError(f"{path}: not a model file or checkpoint (not a torch.save file)") from None
         # torch's own text here suggests weights_only=False, which would run the file's code
-        raise ModelFileError(f"{path}: not a safe model file: it holds Python objects other than tensors and plain values, "
-                             "which could run code when loaded, so it is refused") from None
+        raise ModelFileError(
+            f"{path}: not a safe model file: it holds Python objects other than tensors and plain values, "
+            "which could run code when loaded, so it is refused"
+        ) from None
     except Exception as error:  # noqa: BLE001 - zip and read errors all mean "not ours"
         reason = str(error).splitlines()[0] if str(error) else ""
         raise ModelFileError(f"{path}: not a model file or checkpoint ({type(error).__name__}: {reason})") from None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import json
 import logging
@@ -53,20 +54,42 @@ def _add_decoding_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--lexicon", help="lexicon (word, then its characters and |); restricts words to it")
     group.add_argument("--beam-size", type=_counting_number(1))
     group.add_argument("--beam-threshold", type=float, help="drop hypotheses this far below the best")
-    group.add_argument("--beam-size-token", type=_counting_number(0), help="most likely tokens tried per frame (0: all)")
+    group.add_argument(
+        "--beam-size-token", type=_counting_number(0), help="most likely tokens tried per frame (0: all)"
+    )
     group.add_argument("--lm-weight", type=float)
     group.add_argument("--word-score", type=float)
-    group.add_argument("--vad", choices=["silero", "off"], help="voice-activity detection (Silero): no text where it hears no speech")
-    group.add_argument("--allow-truncated", action="store_true", default=None, help="transcribe what a truncated file holds instead of reporting it")
+    group.add_argument(
+        "--vad", choices=["silero", "off"], help="voice-activity detection (Silero): no text where it hears no speech"
+    )
+    group.add_argument(
+        "--allow-truncated",
+        action="store_true",
+        default=None,
+        help="transcribe what a truncated file holds instead of reporting it",
+    )
 
 
 def _apply_decoding_options(recognizer, args: argparse.Namespace) -> None:
-    decoding = recognizer.config.decoding
-    for name in ("lm", "lexicon", "beam_size", "beam_threshold", "beam_size_token", "lm_weight", "word_score", "vad", "allow_truncated"):
+    """The recognizer's decoding config with the command line's decoding options in place."""
+    changes = {}
+    for name in (
+        "lm",
+        "lexicon",
+        "beam_size",
+        "beam_threshold",
+        "beam_size_token",
+        "lm_weight",
+        "word_score",
+        "vad",
+        "allow_truncated",
+    ):
         value = getattr(args, name)
         if value is not None:
-            setattr(decoding, name, str(Path(value).resolve()) if name in ("lm", "lexicon") else value)
-    recognizer.beam_decoder()  # a missing LM or lexicon fails here, before any audio is read
+            changes[name] = str(Path(value).resolve()) if name in ("lm", "lexicon") else value
+    decoding = dataclasses.replace(recognizer.config.decoding, **changes)
+    recognizer.config = dataclasses.replace(recognizer.config, decoding=decoding)
+    recognizer.decoder()  # a missing LM or lexicon fails here, before any audio is read
 
 
 def _lm_build(args: argparse.Namespace) -> int:
@@ -200,8 +223,13 @@ def _align(args: argparse.Namespace) -> int:
     samples = load_audio(args.audio, recognizer.sample_rate)
     words = recognizer.align(samples, text)
     if not words and text.strip():
-        raise ValueError(f"{args.audio}: too short for the transcript {args.transcript} (or no word of it is in the model's alphabet)")
-    result = words_to_transcription(str(args.audio), words, len(samples) / recognizer.sample_rate, recognizer.config.decoding)
+        raise ValueError(
+            f"{args.audio}: too short for the transcript {args.transcript} "
+            "(or no word of it is in the model's alphabet)"
+        )
+    result = words_to_transcription(
+        str(args.audio), words, len(samples) / recognizer.sample_rate, recognizer.config.decoding
+    )
     sys.stdout.write(WRITERS[args.format](result, word_level=args.word_timestamps))
     return 0
 
@@ -221,13 +249,26 @@ def _export_model(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``asr`` command line: one subcommand per task, each a thin layer over the package."""
     parser = argparse.ArgumentParser(prog="asr", description="Train and use CTC speech recognisers.")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     commands = parser.add_subparsers(dest="command", required=True)
+    _add_training_commands(commands)
+    _add_transcription_commands(commands)
+    _add_model_commands(commands)
+    return parser
 
+
+def _add_training_commands(commands: argparse._SubParsersAction) -> None:
+    """``asr train`` and ``asr evaluate``."""
     train = commands.add_parser("train", help="train a model from a YAML recipe config")
     train.add_argument("config", help="YAML config (see recipes/)")
-    train.add_argument("overrides", nargs="*", metavar="section.key=value", help="override config values")
+    train.add_argument(
+        "overrides",
+        nargs="*",
+        metavar="section.key=value|FILE.yaml",
+        help="override config values, or lay another YAML config over it",
+    )
     train.set_defaults(run=_train)
 
     evaluate = commands.add_parser("evaluate", help="decode a manifest and print WER and CER")
@@ -242,15 +283,28 @@ def build_parser() -> argparse.ArgumentParser:
     _add_decoding_options(evaluate)
     evaluate.set_defaults(run=_evaluate)
 
+
+def _add_transcription_commands(commands: argparse._SubParsersAction) -> None:
+    """``asr transcribe`` and ``asr align``."""
     transcribe = commands.add_parser("transcribe", help="transcribe audio files (folders expand to the audio in them)")
     transcribe.add_argument("model", help="model file or training checkpoint")
     transcribe.add_argument("paths", nargs="+", metavar="PATH", help="audio files or folders")
-    transcribe.add_argument("--format", choices=["txt", "json", "srt", "vtt", "tsv"], default="txt", help="output format (default: txt)")
-    transcribe.add_argument("--word-timestamps", action="store_true", help="srt, vtt, tsv: one cue (row) per word, not per segment (json always has words)")
+    transcribe.add_argument(
+        "--format", choices=["txt", "json", "srt", "vtt", "tsv"], default="txt", help="output format (default: txt)"
+    )
+    transcribe.add_argument(
+        "--word-timestamps",
+        action="store_true",
+        help="srt, vtt, tsv: one cue (row) per word, not per segment (json always has words)",
+    )
     transcribe.add_argument("--output-dir", type=Path, help="write one file per input here instead of to stdout")
-    transcribe.add_argument("--batch-size", type=_counting_number(1), default=16, help="chunks (of up to 30 s) decoded together")
+    transcribe.add_argument(
+        "--batch-size", type=_counting_number(1), default=16, help="chunks (of up to 30 s) decoded together"
+    )
     transcribe.add_argument("--device", default=None, help="cpu, cuda, cuda:N (default: cuda when available)")
-    transcribe.add_argument("--threads", type=_counting_number(0), default=0, help="torch CPU threads (default: torch's choice)")
+    transcribe.add_argument(
+        "--threads", type=_counting_number(0), default=0, help="torch CPU threads (default: torch's choice)"
+    )
     _add_decoding_options(transcribe)
     transcribe.set_defaults(run=_transcribe)
 
@@ -258,45 +312,84 @@ def build_parser() -> argparse.ArgumentParser:
     align.add_argument("model", help="model file or training checkpoint")
     align.add_argument("audio", help="one audio file")
     align.add_argument("transcript", help="text file with what is said in it (- for standard input)")
-    align.add_argument("--format", choices=["json", "srt", "vtt", "tsv"], default="json", help="output format (default: json, with each word's times and confidence)")
+    align.add_argument(
+        "--format",
+        choices=["json", "srt", "vtt", "tsv"],
+        default="json",
+        help="output format (default: json, with each word's times and confidence)",
+    )
     align.add_argument("--word-timestamps", action="store_true", help="srt, vtt, tsv: one cue (row) per word")
     align.add_argument("--device", default=None, help="cpu, cuda, cuda:N (default: cuda when available)")
     align.set_defaults(run=_align)
 
-    export = commands.add_parser("export-model", help="write a self-contained model file from a checkpoint or model file")
+
+def _add_model_commands(commands: argparse._SubParsersAction) -> None:
+    """``asr export-model``, ``asr tune-lm`` and ``asr lm build``."""
+    export = commands.add_parser(
+        "export-model", help="write a self-contained model file from a checkpoint or model file"
+    )
     export.add_argument("checkpoint", help="training checkpoint (checkpoint.pt, best.pt) or model file")
     export.add_argument("out", type=Path, help="model file to write")
     export.add_argument("overrides", nargs="*", metavar="decoding.key=value", help="decoding settings to store")
     export.set_defaults(run=_export_model)
 
-    tune = commands.add_parser("tune-lm", help="search LM weight and word score on a dev set; store the best in the model file")
+    tune = commands.add_parser(
+        "tune-lm", help="search LM weight and word score on a dev set; store the best in the model file"
+    )
     tune.add_argument("model", help="model file")
     tune.add_argument("manifest", help="dev manifest")
     tune.add_argument("--lm", required=True, help="KenLM n-gram LM (ARPA or binary)")
     tune.add_argument("--lexicon", help="lexicon for a word LM (none: lexicon-free, character LM)")
-    tune.add_argument("--lm-weights", type=_floats, default=[0.0, 0.5, 1.0, 1.5, 2.0, 3.0], help="comma-separated (default 0,0.5,1,1.5,2,3)")
-    tune.add_argument("--word-scores", type=_floats, default=[-1.0, 0.0, 1.0, 2.0], help="comma-separated (default -1,0,1,2)")
+    tune.add_argument(
+        "--lm-weights",
+        type=_floats,
+        default=[0.0, 0.5, 1.0, 1.5, 2.0, 3.0],
+        help="comma-separated (default 0,0.5,1,1.5,2,3)",
+    )
+    tune.add_argument(
+        "--word-scores", type=_floats, default=[-1.0, 0.0, 1.0, 2.0], help="comma-separated (default -1,0,1,2)"
+    )
     tune.add_argument("--out", type=Path, help="model file to write (default: overwrite MODEL)")
     tune.add_argument("--device", default=None)
     tune.add_argument("--skip-bad", action="store_true")
     tune.set_defaults(run=_tune_lm)
 
     lm = commands.add_parser("lm", help="n-gram language models").add_subparsers(dest="lm_command", required=True)
-    build = lm.add_parser("build", help="estimate a modified Kneser-Ney ARPA LM from text (one sentence per line) or from word counts")
-    build.add_argument("paths", nargs="+", metavar="[TEXT] OUT", help="text file (one sentence per line) or JSON-lines manifest (its text fields), then the ARPA file to write; with --counts only OUT")
-    build.add_argument("--counts", metavar="symspellpy|WORDS,PAIRS", help="a bigram LM from word and word-pair count files instead of text: "
-                       "'symspellpy' for the English Google Books counts bundled with symspellpy (no download), or two files of 'word count' and 'word word count' lines")
+    build = lm.add_parser(
+        "build", help="estimate a modified Kneser-Ney ARPA LM from text (one sentence per line) or from word counts"
+    )
+    build.add_argument(
+        "paths",
+        nargs="+",
+        metavar="[TEXT] OUT",
+        help="text file (one sentence per line) or JSON-lines manifest (its text fields), then the ARPA file "
+        "to write; with --counts only OUT",
+    )
+    build.add_argument(
+        "--counts",
+        metavar="symspellpy|WORDS,PAIRS",
+        help="a bigram LM from word and word-pair count files instead of text: "
+        "'symspellpy' for the English Google Books counts bundled with symspellpy "
+        "(no download), or two files of 'word count' and 'word word count' lines",
+    )
     build.add_argument("--order", type=_counting_number(1), default=3)
-    build.add_argument("--characters", action="store_true", help="a character LM (| between words), for lexicon-free beam search")
-    build.add_argument("--lexicon", type=Path, help="also write a lexicon of the text's words (for lexicon-constrained beam search)")
+    build.add_argument(
+        "--characters", action="store_true", help="a character LM (| between words), for lexicon-free beam search"
+    )
+    build.add_argument(
+        "--lexicon", type=Path, help="also write a lexicon of the text's words (for lexicon-constrained beam search)"
+    )
     build.set_defaults(run=_lm_build)
-    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``asr`` console script."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(message)s",
+        datefmt="%H:%M:%S",
+    )
     try:
         return args.run(args)
     except (ValueError, ModelFileError, FileNotFoundError) as error:  # our errors name the file and the problem

@@ -97,11 +97,12 @@ class TrainConfig:
     best_metric: str = "wer"
     average_last: int = 0  # model.pt averages the last k epoch models when that is no worse on dev (0: off)
     resume: bool = True  # continue from exp_dir/checkpoint.pt when it exists
-    init_from: str = ""  # start from this model file's weights (same model config and vocabulary), e.g. one pretrained on synthetic speech
+    # start from this model file's weights (same model config and vocabulary), e.g. one pretrained on synthetic speech
+    init_from: str = ""
     threads: int = 0  # torch CPU threads (0: torch's default)
 
 
-@dataclass
+@dataclass(frozen=True)
 class DecodingConfig:
     """How a model file decodes: stored with the model, overridable per call."""
 
@@ -109,7 +110,7 @@ class DecodingConfig:
     lm: str = ""  # KenLM n-gram LM (ARPA or binary): a word LM with a lexicon, a character LM without
     lexicon: str = ""  # words and spellings (asr.decoding.write_lexicon); empty: lexicon-free
     beam_size: int = 50
-    beam_threshold: float = 10.0  # hypotheses scoring this far below the best are dropped (docs/lm.md: 10 lost nothing against 25 and is faster)
+    beam_threshold: float = 10.0  # hypotheses this far below the best are dropped (10 lost nothing against 25: faster)
     beam_size_token: int = 0  # only this many most likely tokens are tried per frame (0: all)
     lm_weight: float = 2.0
     word_score: float = 0.0
@@ -123,7 +124,9 @@ class DecodingConfig:
     word_break_seconds: float = 0.3  # this much silence (blank frames) ends a word even without a space
     segment_pause_seconds: float = 0.6  # a pause this long between words starts a new segment
     max_segment_seconds: float = 10.0  # segments (subtitle lines) are at most about this long
-    max_audio_seconds: float = 6 * 3600.0  # longer inputs are refused before decoding (asr.audio.DEFAULT_MAX_AUDIO_SECONDS)
+    max_audio_seconds: float = (
+        6 * 3600.0
+    )  # longer inputs are refused before decoding (asr.audio.DEFAULT_MAX_AUDIO_SECONDS)
     allow_truncated: bool = False  # transcribe what a file shorter than its header says holds, instead of an error
 
 
@@ -139,26 +142,54 @@ class Config:
     decoding: DecodingConfig = field(default_factory=DecodingConfig)
 
 
-def _range_checks(config: Config) -> list[tuple[str, Any, bool, str]]:
-    """(key, value, acceptable, what is acceptable) for every value with a meaningful range."""
-    d, f, s, m, t, c = config.data, config.features, config.specaugment, config.model, config.train, config.decoding
+Check = tuple[str, Any, bool, str]  # key, value, whether it is acceptable, what is acceptable
+
+
+def _range_checks(config: Config) -> list[Check]:
+    """Every value with a meaningful range, checked."""
+    return _input_and_model_checks(config) + _training_and_decoding_checks(config)
+
+
+def _input_and_model_checks(config: Config) -> list[Check]:
+    """The ``data``, ``features``, ``specaugment`` and ``model`` sections."""
+    d, f, s, m = config.data, config.features, config.specaugment, config.model
     return [
-        ("data.vocabulary", d.vocabulary, d.vocabulary in ("default", "from_training_data"), "default or from_training_data"),
+        (
+            "data.vocabulary",
+            d.vocabulary,
+            d.vocabulary in ("default", "from_training_data"),
+            "default or from_training_data",
+        ),
         ("data.max_batch_seconds", d.max_batch_seconds, d.max_batch_seconds > 0, "positive"),
         ("data.max_duration", d.max_duration, d.max_duration > 0, "positive"),
         ("data.num_workers", d.num_workers, d.num_workers >= 0, "0 or more"),
-        ("data.speed_perturbation", d.speed_perturbation, all(0.5 <= v <= 2 for v in d.speed_perturbation), "speeds from 0.5 to 2"),
+        (
+            "data.speed_perturbation",
+            d.speed_perturbation,
+            all(0.5 <= v <= 2 for v in d.speed_perturbation),
+            "speeds from 0.5 to 2",
+        ),
         ("data.normalization_utterances", d.normalization_utterances, d.normalization_utterances >= 1, "1 or more"),
         ("data.narrowband_probability", d.narrowband_probability, 0 <= d.narrowband_probability <= 1, "from 0 to 1"),
         ("data.noise_probability", d.noise_probability, 0 <= d.noise_probability <= 1, "from 0 to 1"),
-        ("data.noise_snr_db", d.noise_snr_db, len(d.noise_snr_db) == 2 and d.noise_snr_db[0] <= d.noise_snr_db[1], "[lowest, highest]"),
+        (
+            "data.noise_snr_db",
+            d.noise_snr_db,
+            len(d.noise_snr_db) == 2 and d.noise_snr_db[0] <= d.noise_snr_db[1],
+            "[lowest, highest]",
+        ),
         ("features.sample_rate", f.sample_rate, 1000 <= f.sample_rate <= 384000, "from 1000 to 384000 Hz"),
         ("features.n_mels", f.n_mels, f.n_mels >= 1, "1 or more"),
         ("features.window_ms", f.window_ms, f.window_ms > 0, "positive"),
         ("features.hop_ms", f.hop_ms, 0 < f.hop_ms <= f.window_ms, "positive and at most window_ms"),
         ("features.n_fft", f.n_fft, f.n_fft >= f.window_ms * f.sample_rate / 1000, "at least the window's samples"),
         ("specaugment.freq_masks", s.freq_masks, s.freq_masks >= 0, "0 or more"),
-        ("specaugment.freq_mask_width", s.freq_mask_width, 0 <= s.freq_mask_width <= f.n_mels, "from 0 to features.n_mels"),
+        (
+            "specaugment.freq_mask_width",
+            s.freq_mask_width,
+            0 <= s.freq_mask_width <= f.n_mels,
+            "from 0 to features.n_mels",
+        ),
         ("specaugment.time_masks", s.time_masks, s.time_masks >= 0, "0 or more"),
         ("specaugment.time_mask_width", s.time_mask_width, s.time_mask_width >= 0, "0 or more"),
         ("specaugment.time_mask_max_ratio", s.time_mask_max_ratio, 0 <= s.time_mask_max_ratio <= 1, "from 0 to 1"),
@@ -168,6 +199,13 @@ def _range_checks(config: Config) -> list[tuple[str, Any, bool, str]]:
         ("model.dropout", m.dropout, 0 <= m.dropout < 1, "from 0 to below 1"),
         ("model.conv_channels", m.conv_channels, m.conv_channels >= 1, "1 or more"),
         ("model.time_subsampling", m.time_subsampling, m.time_subsampling in (2, 4), "2 or 4"),
+    ]
+
+
+def _training_and_decoding_checks(config: Config) -> list[Check]:
+    """The ``train`` and ``decoding`` sections."""
+    t, c = config.train, config.decoding
+    return [
         ("train.epochs", t.epochs, t.epochs >= 1, "1 or more"),
         ("train.max_steps", t.max_steps, t.max_steps >= 0, "0 (no limit) or more"),
         ("train.lr", t.lr, t.lr >= 0, "0 or more"),
@@ -177,7 +215,12 @@ def _range_checks(config: Config) -> list[tuple[str, Any, bool, str]]:
         ("train.grad_clip", t.grad_clip, t.grad_clip > 0, "positive (a gradient-norm limit)"),
         ("train.checkpoint_every", t.checkpoint_every, t.checkpoint_every >= 1, "1 or more steps"),
         ("train.eval_every_epochs", t.eval_every_epochs, t.eval_every_epochs >= 1, "1 or more"),
-        ("train.device", t.device, t.device in ("auto", "cpu", "cuda") or re.fullmatch(r"cuda:\d+", t.device) is not None, "auto, cpu, cuda or cuda:N"),
+        (
+            "train.device",
+            t.device,
+            t.device in ("auto", "cpu", "cuda") or re.fullmatch(r"cuda:\d+", t.device) is not None,
+            "auto, cpu, cuda or cuda:N",
+        ),
         ("train.amp_dtype", t.amp_dtype, t.amp_dtype in ("auto", "bf16", "fp16"), "auto, bf16 or fp16"),
         ("train.accumulate_batches", t.accumulate_batches, t.accumulate_batches >= 1, "1 or more"),
         ("train.early_stopping_patience", t.early_stopping_patience, t.early_stopping_patience >= 0, "0 (off) or more"),
@@ -188,9 +231,19 @@ def _range_checks(config: Config) -> list[tuple[str, Any, bool, str]]:
         ("decoding.beam_size", c.beam_size, c.beam_size >= 1, "1 or more"),
         ("decoding.beam_threshold", c.beam_threshold, c.beam_threshold > 0, "positive"),
         ("decoding.beam_size_token", c.beam_size_token, c.beam_size_token >= 0, "0 (all) or more"),
-        ("decoding.chunk_seconds", c.chunk_seconds, c.chunk_seconds > 2 * c.chunk_context_seconds, "more than twice chunk_context_seconds"),
+        (
+            "decoding.chunk_seconds",
+            c.chunk_seconds,
+            c.chunk_seconds > 2 * c.chunk_context_seconds,
+            "more than twice chunk_context_seconds",
+        ),
         ("decoding.chunk_context_seconds", c.chunk_context_seconds, c.chunk_context_seconds >= 0, "0 or more"),
-        ("decoding.cut_search_seconds", c.cut_search_seconds, 0 <= c.cut_search_seconds < c.chunk_seconds, "from 0 to below chunk_seconds"),
+        (
+            "decoding.cut_search_seconds",
+            c.cut_search_seconds,
+            0 <= c.cut_search_seconds < c.chunk_seconds,
+            "from 0 to below chunk_seconds",
+        ),
         ("decoding.vad", c.vad, c.vad in ("silero", "off"), "silero or off"),
         ("decoding.vad_threshold", c.vad_threshold, 0 < c.vad_threshold < 1, "between 0 and 1"),
         ("decoding.vad_pad_seconds", c.vad_pad_seconds, c.vad_pad_seconds >= 0, "0 or more"),
@@ -272,7 +325,13 @@ def apply_overrides(values: dict[str, Any], overrides: list[str]) -> dict[str, A
     return values
 
 
-_PATH_KEYS = (("data", "train_manifest"), ("data", "dev_manifest"), ("data", "noise_dir"), ("train", "exp_dir"), ("train", "init_from"))
+_PATH_KEYS = (
+    ("data", "train_manifest"),
+    ("data", "dev_manifest"),
+    ("data", "noise_dir"),
+    ("train", "exp_dir"),
+    ("train", "init_from"),
+)
 
 
 def _resolve_paths(values: dict[str, Any], base: Path) -> None:
@@ -282,36 +341,58 @@ def _resolve_paths(values: dict[str, Any], base: Path) -> None:
             values[section][key] = str(base / value)
 
 
-def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
-    """Read a YAML recipe config and apply overrides.
-
-    Relative paths in the file resolve against the file's folder, so a recipe runs from any
-    working directory; relative paths in overrides resolve against the current directory.
-    """
-    path = Path(path)
+def _read_yaml_sections(path: Path) -> dict[str, Any]:
+    """A config file's sections, its relative paths resolved against its folder."""
     try:
         values = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as error:
         where = getattr(error, "problem_mark", None)
         line = f" line {where.line + 1}" if where is not None else ""
-        raise ValueError(f"{path}:{line} not valid YAML ({getattr(error, 'problem', None) or type(error).__name__})") from None
+        raise ValueError(
+            f"{path}:{line} not valid YAML ({getattr(error, 'problem', None) or type(error).__name__})"
+        ) from None
     except UnicodeDecodeError:
         raise ValueError(f"{path}: not UTF-8 text") from None
     if values is None:
         raise ValueError(f"{path}: empty config file")
     if not isinstance(values, dict):
-        raise ValueError(f"{path}: a config is a mapping of sections (data, model, train, ...), not a {type(values).__name__}")
+        raise ValueError(
+            f"{path}: a config is a mapping of sections (data, model, train, ...), not a {type(values).__name__}"
+        )
     for section, entries in values.items():
         if entries is not None and not isinstance(entries, dict):
             raise ValueError(f"{path}: section {section!r} must be a mapping of keys, not a {type(entries).__name__}")
     _resolve_paths(values, path.resolve().parent)
-    overridden = apply_overrides({}, overrides or [])
-    _resolve_paths(overridden, Path.cwd())
-    for section, entries in overridden.items():
+    return values
+
+
+def _merge(values: dict[str, Any], overlay: dict[str, Any]) -> None:
+    """``overlay``'s keys replace ``values``' key by key within each section."""
+    for section, entries in overlay.items():
+        if entries is None:  # an empty section changes nothing
+            continue
         if isinstance(entries, dict) and isinstance(values.get(section), dict):
             values[section].update(entries)
         else:
             values[section] = entries
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
+    """Read a YAML recipe config and apply overrides: ``section.key=value`` items, or further YAML
+    files (``.yaml``/``.yml``, no ``=``) whose keys replace the config's, e.g. a pretraining stage's.
+
+    Relative paths in a file resolve against the file's folder, so a recipe runs from any
+    working directory; relative paths in ``key=value`` overrides resolve against the current directory.
+    """
+    path = Path(path)
+    values = _read_yaml_sections(path)
+    for item in overrides or []:
+        if "=" not in item and item.endswith((".yaml", ".yml")):
+            _merge(values, _read_yaml_sections(Path(item)))
+        else:
+            overridden = apply_overrides({}, [item])
+            _resolve_paths(overridden, Path.cwd())
+            _merge(values, overridden)
     try:
         config = config_from_dict(values)
     except ValueError as error:

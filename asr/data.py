@@ -10,12 +10,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
 
-import librosa
-import numpy as np
 import torch
-from torch.utils.data import Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset, Sampler
 
-from .audio import AudioError, find_audio_files, load_audio
+from .audio import AudioError, load_audio
+from .files import atomic_write
+from .augment import NoiseMixer, is_narrowband, narrowband, perturbation_speed, speed_perturb
 from .text import OutOfVocabularyError, Vocabulary, normalize_text
 
 log = logging.getLogger(__name__)
@@ -117,60 +117,9 @@ def read_manifest(path: str | Path, vocabulary: Vocabulary | None = None, skip_b
 
 def write_manifest(path: str | Path, records: Iterable[dict]) -> None:
     """Write ``records`` (``audio_filepath``, ``duration``, ``text``, ...) as JSON lines."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", encoding="utf-8") as out:
+    with atomic_write(path, text=True) as out:
         for record in records:
             out.write(json.dumps(record, ensure_ascii=False) + "\n")
-    tmp.replace(path)
-
-
-def perturbation_speed(speeds: list[float], seed: int, epoch: int, index: int) -> float:
-    """The speed at which utterance ``index`` plays in ``epoch``: one of ``speeds`` (1.0 if none),
-    a function of its arguments alone, so that the sampler and every loader worker agree."""
-    if not speeds:
-        return 1.0
-    return random.Random(f"{seed}/{epoch}/{index}").choice(speeds)
-
-
-NARROWBAND_RATE = 8000  # telephone audio: nothing above 4 kHz
-
-
-def narrowband(audio: np.ndarray, sample_rate: int) -> np.ndarray:
-    """``audio`` as if recorded at :data:`NARROWBAND_RATE` and resampled to ``sample_rate``: same length, no band above 4 kHz."""
-    low = librosa.resample(audio, orig_sr=sample_rate, target_sr=NARROWBAND_RATE, res_type="soxr_hq")
-    back = librosa.resample(low, orig_sr=NARROWBAND_RATE, target_sr=sample_rate, res_type="soxr_hq")
-    return np.pad(back[: len(audio)], (0, max(0, len(audio) - len(back))))
-
-
-class NoiseMixer:
-    """Adds a random stretch of a random noise recording at a random SNR to some utterances.
-
-    Every choice depends only on (``seed``, epoch, index), as for speed perturbation, so loader
-    workers agree and a resumed run mixes the same noise.
-    """
-
-    def __init__(self, folder: str | Path, probability: float, snr_db: list[float], sample_rate: int = 16000, seed: int = 0):
-        self.files = find_audio_files(folder)
-        if not self.files:
-            raise ValueError(f"{folder}: no audio files (data.noise_dir)")
-        if len(snr_db) != 2 or snr_db[0] > snr_db[1]:
-            raise ValueError(f"data.noise_snr_db must be [low, high], not {snr_db}")
-        self.probability, self.snr_db, self.sample_rate, self.seed = probability, snr_db, sample_rate, seed
-
-    def __call__(self, audio: np.ndarray, epoch: int, index: int) -> np.ndarray:
-        rng = random.Random(f"noise/{self.seed}/{epoch}/{index}")
-        if rng.random() >= self.probability:
-            return audio
-        noise = load_audio(rng.choice(self.files), self.sample_rate)
-        if len(noise) < len(audio):
-            noise = np.tile(noise, -(-len(audio) // len(noise)))
-        start = rng.randrange(len(noise) - len(audio) + 1)
-        noise = noise[start : start + len(audio)]
-        snr = rng.uniform(*self.snr_db)
-        gain = np.sqrt((np.mean(audio**2) + 1e-10) / ((np.mean(noise**2) + 1e-10) * 10 ** (snr / 10)))
-        return (audio + gain * noise).astype(np.float32)
 
 
 class AudioDataset(Dataset):
@@ -217,13 +166,10 @@ class AudioDataset(Dataset):
             audio = load_audio(utterance.audio_filepath, self.sample_rate)
         except AudioError as error:
             return None, None, index, str(error)
-        speed = self.speed(index)
-        if speed != 1.0:
-            # read the samples as if recorded at rate * speed: tempo and pitch scale by ``speed``
-            audio = librosa.resample(audio, orig_sr=round(self.sample_rate * speed), target_sr=self.sample_rate, res_type="soxr_hq")
+        audio = speed_perturb(audio, self.sample_rate, self.speed(index))
         if self.noise is not None:
             audio = self.noise(audio, self.epoch, index)
-        if self.narrowband_probability and random.Random(f"narrowband/{self.seed}/{self.epoch}/{index}").random() < self.narrowband_probability:
+        if is_narrowband(self.narrowband_probability, self.seed, self.epoch, index):
             audio = narrowband(audio, self.sample_rate)  # after the noise: the channel limits both
         ids = self.vocabulary.encode(utterance.text) if self.vocabulary is not None else []
         return torch.from_numpy(audio), torch.tensor(ids, dtype=torch.long), index, ""
@@ -273,6 +219,24 @@ def usable(batch: Batch, skip_bad: bool) -> bool:
     for error in batch.errors:
         log.warning("skipping %s", error)
     return bool(batch.indices)
+
+
+def ordered_batches(
+    utterances: list[Utterance], sample_rate: int, max_batch_seconds: float, num_workers: int = 1
+) -> DataLoader:
+    """Padded audio batches of similar-length ``utterances`` at ``sample_rate``, in a fixed order,
+    read in ``num_workers`` worker processes (for decoding: no targets, no augmentation)."""
+    dataset = AudioDataset(utterances, vocabulary=None, sample_rate=sample_rate)
+    longest = max(u.duration for u in utterances)
+    sampler = DurationBatchSampler([u.duration for u in utterances], max(max_batch_seconds, longest), shuffle=False)
+    return DataLoader(
+        dataset,
+        batch_sampler=sampler,
+        collate_fn=collate,
+        num_workers=num_workers,
+        persistent_workers=False,
+        pin_memory=torch.cuda.is_available(),
+    )
 
 
 class DurationBatchSampler(Sampler[list[int]]):

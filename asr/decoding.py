@@ -3,24 +3,17 @@
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass
+from collections.abc import Sequence
 from itertools import groupby
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from .config import DecodingConfig
+from .files import atomic_write
+from .results import Word
 from .text import Vocabulary
-
-
-@dataclass
-class Word:
-    """A decoded word and when it was said, in seconds from the start of the audio."""
-
-    word: str
-    start: float
-    end: float
-    confidence: float | None = None  # mean posterior of the word's characters where they were aligned
 
 
 def greedy_decode(log_probs: torch.Tensor, lengths: torch.Tensor, vocabulary: Vocabulary) -> list[str]:
@@ -36,34 +29,70 @@ def greedy_decode(log_probs: torch.Tensor, lengths: torch.Tensor, vocabulary: Vo
     return texts
 
 
-def greedy_words(log_probs: torch.Tensor, vocabulary: Vocabulary, frame_seconds: float, word_break_seconds: float = 0.3) -> list[Word]:
-    """Best path words of one recording's (frames, vocab) outputs, each timed from its first
-    character's first frame to its last character's last frame.
+def character_runs(path: Sequence[int], blank: int) -> list[tuple[int, int, int]]:
+    """(token, first frame, last frame) of each character in a CTC frame path (one token per
+    frame): a run of one non-blank token is one character, and blanks separate repeats. The one
+    walk over a path that greedy decoding, beam search and forced alignment share."""
+    runs: list[tuple[int, int, int]] = []
+    previous = blank
+    for frame, token in enumerate(path):
+        if token == previous and token != blank:
+            runs[-1] = (token, runs[-1][1], frame)
+        elif token != blank:
+            runs.append((token, frame, frame))
+        previous = token
+    return runs
 
-    A run of blanks of at least ``word_break_seconds`` also ends a word: models learn spaces only
-    between the words of one utterance, so nothing else separates the last word of a sentence from
-    the first word of the next in a long recording."""
-    break_frames = max(1, round(word_break_seconds / frame_seconds))
-    ids, counts = torch.unique_consecutive(log_probs.argmax(dim=-1).cpu(), return_counts=True)
+
+def path_to_words(
+    path: Sequence[int], vocabulary: Vocabulary, frame_seconds: float, break_frames: int = 0
+) -> list[Word]:
+    """The words a CTC frame path spells, each timed from its first character's first frame to its
+    last character's last frame. Spaces end words; with ``break_frames``, so does a run of at least
+    that many blank frames between two characters."""
     space = vocabulary.tokens.index(" ") if " " in vocabulary.tokens else -1
     words: list[Word] = []
     chars: list[str] = []
     start = end = 0
-    frame = 0
-    for token, count in zip(ids.tolist(), counts.tolist()):
-        if token == space or token == vocabulary.blank_id:
-            if chars and (token == space or count >= break_frames):
-                words.append(Word("".join(chars), round(start * frame_seconds, 3), round(end * frame_seconds, 3)))
-                chars = []
-        else:
-            if not chars:
-                start = frame
-            chars.append(vocabulary.tokens[token])
-            end = frame + count
-        frame += count
+    for token, first, last in character_runs(path, vocabulary.blank_id):
+        if chars and (token == space or (break_frames and first - end >= break_frames)):
+            words.append(Word("".join(chars), round(start * frame_seconds, 3), round(end * frame_seconds, 3)))
+            chars = []
+        if token == space:
+            continue
+        if not chars:
+            start = first
+        chars.append(vocabulary.tokens[token])
+        end = last + 1
     if chars:
         words.append(Word("".join(chars), round(start * frame_seconds, 3), round(end * frame_seconds, 3)))
     return words
+
+
+class GreedyDecoder:
+    """Best path decoding (the most likely symbol per frame), with the same methods as
+    :class:`BeamSearchDecoder`.
+
+    A run of blanks of at least ``word_break_seconds`` also ends a word: models learn spaces only
+    between the words of one utterance, so nothing else separates the last word of a sentence from
+    the first word of the next in a long recording."""
+
+    def __init__(self, vocabulary: Vocabulary, word_break_seconds: float = 0.3):
+        self.vocabulary = vocabulary
+        self.word_break_seconds = word_break_seconds
+
+    def __call__(self, log_probs: torch.Tensor, lengths: torch.Tensor) -> list[str]:
+        """Best transcript of each utterance in a (batch, frames, vocab) batch."""
+        return greedy_decode(log_probs, lengths, self.vocabulary)
+
+    def words(self, log_probs: torch.Tensor, lengths: torch.Tensor, frame_seconds: float) -> list[list[Word]]:
+        """Best words of each utterance in a batch, timed."""
+        break_frames = max(1, round(self.word_break_seconds / frame_seconds))
+        paths = log_probs.argmax(dim=-1).cpu()
+        return [
+            path_to_words(path[:length].tolist(), self.vocabulary, frame_seconds, break_frames)
+            for path, length in zip(paths, lengths.tolist())
+        ]
 
 
 # flashlight's names for the CTC blank and the word boundary (our space)
@@ -72,7 +101,7 @@ _BLANK_TOKEN, _WORD_BOUNDARY = "-", "|"
 
 def write_lexicon(words: list[str], path: str | Path) -> Path:
     """A flashlight lexicon: one word per line, then its characters and the word boundary."""
-    with open(path, "w", encoding="utf-8") as out:
+    with atomic_write(path, text=True) as out:
         for word in sorted(set(words)):
             out.write(f"{word}\t{' '.join(word)} {_WORD_BOUNDARY}\n")
     return Path(path)
@@ -118,7 +147,9 @@ def check_lexicon_file(path: str | Path, vocabulary: Vocabulary) -> None:
     for number, line in enumerate(lines, 1):
         fields = line.split()
         if line.strip() and (len(fields) < 2 or not set(fields[1:]) <= spelling_tokens):
-            raise ValueError(f"{path}: line {number} is not a lexicon entry (a word, then its spelling in the model's characters)")
+            raise ValueError(
+                f"{path}: line {number} is not a lexicon entry (a word, then its spelling in the model's characters)"
+            )
 
 
 class BeamSearchDecoder:
@@ -130,14 +161,27 @@ class BeamSearchDecoder:
     word boundary.
     """
 
-    def __init__(self, vocabulary: Vocabulary, lm: str = "", lexicon: str = "", beam_size: int = 50, beam_threshold: float = 10.0, lm_weight: float = 2.0, word_score: float = 0.0, beam_size_token: int = 0):
+    def __init__(
+        self,
+        vocabulary: Vocabulary,
+        lm: str = "",
+        lexicon: str = "",
+        beam_size: int = 50,
+        beam_threshold: float = 10.0,
+        lm_weight: float = 2.0,
+        word_score: float = 0.0,
+        beam_size_token: int = 0,
+    ):
         from torchaudio.models.decoder import ctc_decoder
 
         if lm:
             check_lm_file(lm)
         if lexicon:
             check_lexicon_file(lexicon, vocabulary)
-        tokens = [_BLANK_TOKEN if t == vocabulary.tokens[vocabulary.blank_id] else _WORD_BOUNDARY if t == " " else t for t in vocabulary.tokens]
+        tokens = [
+            _BLANK_TOKEN if t == vocabulary.tokens[vocabulary.blank_id] else _WORD_BOUNDARY if t == " " else t
+            for t in vocabulary.tokens
+        ]
         if _WORD_BOUNDARY not in tokens:
             raise ValueError("beam search needs a vocabulary with a space")
         self.vocabulary = vocabulary
@@ -147,7 +191,9 @@ class BeamSearchDecoder:
         # completes a word (and LM-scores it) only at the boundary that ends its spelling, and our
         # models emit no space after the last word; without it the search would end inside that
         # word and return its partial spelling, unscored.
-        self._boundary_frame = np.full((1, len(vocabulary.tokens)), -1e4, dtype=np.float32)  # log(0), finite for flashlight
+        self._boundary_frame = np.full(
+            (1, len(vocabulary.tokens)), -1e4, dtype=np.float32
+        )  # log(0), finite for flashlight
         self._boundary_frame[0, self._space_id] = 0.0
         lm_dict = None
         if lm and not lexicon:  # lexicon-free: the LM's words are the tokens, in token order
@@ -178,7 +224,9 @@ class BeamSearchDecoder:
         # numpy, not torch, per utterance: a search of a few dozen frames takes microseconds, about
         # what each small torch call costs
         batch = log_probs.detach().float().cpu().numpy()
-        return [self._utterance_words(batch[row, :length], frame_seconds) for row, length in enumerate(lengths.tolist())]
+        return [
+            self._utterance_words(batch[row, :length], frame_seconds) for row, length in enumerate(lengths.tolist())
+        ]
 
     def _best_path(self, log_probs: np.ndarray) -> list[int]:
         """The best hypothesis's token on each frame of one utterance's (frames, vocab) outputs."""
@@ -193,42 +241,21 @@ class BeamSearchDecoder:
         return results[0].tokens[1 : frames + 1] if results else []  # between the start and end steps
 
     def _utterance_words(self, log_probs: np.ndarray, frame_seconds: float) -> list[Word]:
-        path = self._best_path(log_probs)
-        blank, space, tokens = self.vocabulary.blank_id, self._space_id, self.vocabulary.tokens
-        words: list[Word] = []
-        chars: list[str] = []
-        start = end = 0
-        previous = blank
-        for frame, token in enumerate(path):
-            if token == previous:  # the same token held: a character goes on, nothing new
-                if token != blank and token != space:
-                    end = frame + 1
-                continue
-            previous = token
-            if token == blank:
-                continue
-            if token == space:
-                if chars:
-                    words.append(Word("".join(chars), round(start * frame_seconds, 3), round(end * frame_seconds, 3)))
-                chars = []
-                continue
-            if not chars:
-                start = frame
-            chars.append(tokens[token])
-            end = frame + 1
-        if chars:
-            words.append(Word("".join(chars), round(start * frame_seconds, 3), round(end * frame_seconds, 3)))
-        return words
+        return path_to_words(self._best_path(log_probs), self.vocabulary, frame_seconds)
 
     def __call__(self, log_probs: torch.Tensor, lengths: torch.Tensor) -> list[str]:
         """Best transcript of each utterance in a batch."""
         batch = log_probs.detach().float().cpu().numpy()
         # words() without times or Word objects: 7% less time on the digits test set
-        return [self.vocabulary.decode(token for token, _ in groupby(self._best_path(batch[row, :length])))
-                for row, length in enumerate(lengths.tolist())]
+        return [
+            self.vocabulary.decode(token for token, _ in groupby(self._best_path(batch[row, :length])))
+            for row, length in enumerate(lengths.tolist())
+        ]
 
 
-def align_words(log_probs: torch.Tensor, words: list[str], vocabulary: Vocabulary, frame_seconds: float, offset: int = 0) -> list[Word]:
+def align_words(
+    log_probs: torch.Tensor, words: list[str], vocabulary: Vocabulary, frame_seconds: float, offset: int = 0
+) -> list[Word]:
     """Time ``words`` (a decoded transcript) by CTC forced alignment on (frames, vocab) outputs.
 
     torchaudio's ``forced_align`` gives the best frame path that spells the words; a word spans
@@ -246,30 +273,45 @@ def align_words(log_probs: torch.Tensor, words: list[str], vocabulary: Vocabular
     repeats = sum(a == b for a, b in zip(targets, targets[1:]))
     if len(targets) + repeats > len(log_probs):  # too many characters for the frames: no alignment
         return []
-    path, scores = F.forced_align(log_probs[None].float().cpu(), torch.tensor([targets], dtype=torch.int32), blank=vocabulary.blank_id)
+    path, scores = F.forced_align(
+        log_probs[None].float().cpu(), torch.tensor([targets], dtype=torch.int32), blank=vocabulary.blank_id
+    )
     path, probs = path[0].tolist(), scores[0].exp().tolist()
-    # Walk the path: each run of one non-blank token is one target character.
-    spans: list[tuple[int, int, float]] = []  # (first frame, last frame, mean posterior) per character
-    frame = 0
-    while frame < len(path):
-        token = path[frame]
-        if token == vocabulary.blank_id:
-            frame += 1
-            continue
-        end = frame
-        while end + 1 < len(path) and path[end + 1] == token:
-            end += 1
-        spans.append((frame, end, sum(probs[frame : end + 1]) / (end - frame + 1)))
-        frame = end + 1
+    spans = [  # (first frame, last frame, mean posterior) per character, spaces included
+        (first, last, sum(probs[first : last + 1]) / (last - first + 1))
+        for _, first, last in character_runs(path, vocabulary.blank_id)
+    ]
     timed, index = [], 0
     for word in words:
         first, last = index, index + len(word) - 1
         chars = spans[first : last + 1]
-        timed.append(Word(
-            word,
-            round((offset + chars[0][0]) * frame_seconds, 3),
-            round((offset + chars[-1][1] + 1) * frame_seconds, 3),
-            round(sum(c[2] for c in chars) / len(chars), 4),
-        ))
+        timed.append(
+            Word(
+                word,
+                round((offset + chars[0][0]) * frame_seconds, 3),
+                round((offset + chars[-1][1] + 1) * frame_seconds, 3),
+                round(sum(c[2] for c in chars) / len(chars), 4),
+            )
+        )
         index = last + 2  # skip the space
     return timed
+
+
+# The decoding settings that shape a beam search: each names a keyword of BeamSearchDecoder.
+BEAM_FIELDS = ("lm", "lexicon", "beam_size", "beam_threshold", "lm_weight", "word_score", "beam_size_token")
+
+Decoder = GreedyDecoder | BeamSearchDecoder
+
+
+def uses_beam_search(config: DecodingConfig) -> bool:
+    """Whether ``config`` asks for beam search: ``method: beam``, or an LM or a lexicon given."""
+    if config.method not in ("greedy", "beam"):
+        raise ValueError(f"decoding.method must be greedy or beam, not {config.method!r}")
+    return config.method == "beam" or bool(config.lm or config.lexicon)
+
+
+def build_decoder(vocabulary: Vocabulary, config: DecodingConfig) -> Decoder:
+    """The decoder ``config`` asks for (building a beam search loads its LM and lexicon)."""
+    if not uses_beam_search(config):
+        return GreedyDecoder(vocabulary, config.word_break_seconds)
+    return BeamSearchDecoder(vocabulary, **{name: getattr(config, name) for name in BEAM_FIELDS})

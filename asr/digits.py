@@ -12,6 +12,7 @@ import zlib
 from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
+from typing import NamedTuple
 
 import librosa
 import numpy as np
@@ -51,7 +52,11 @@ def split_variants(seed: int, dev_share: float = 0.1, test_share: float = 0.15) 
     random.Random(seed).shuffle(variants)
     n_test = max(1, round(test_share * len(variants)))
     n_dev = max(1, round(dev_share * len(variants)))
-    return {"test": sorted(variants[:n_test]), "dev": sorted(variants[n_test : n_test + n_dev]), "train": sorted(variants[n_test + n_dev :])}
+    return {
+        "test": sorted(variants[:n_test]),
+        "dev": sorted(variants[n_test : n_test + n_dev]),
+        "train": sorted(variants[n_test + n_dev :]),
+    }
 
 
 # Utterances synthesized in one fresh process, in order: eSpeak NG keeps state from one call to the
@@ -60,7 +65,22 @@ def split_variants(seed: int, dev_share: float = 0.1, test_share: float = 0.15) 
 SYNTHESIS_CHUNK = 500
 
 
-def _make_utterance(job: tuple[str, str, str, str, int, int, int, int, float, int]) -> dict:
+class SynthesisJob(NamedTuple):
+    """One utterance to speak: both corpora are lists of these, run by :func:`synthesize_jobs`."""
+
+    path: str  # the WAV file to write
+    spoken: str  # the text, as eSpeak reads it ("." between sentences)
+    voice: str  # accent+variant
+    variant_definition: str  # a random variant's eSpeak definition ("" for one of eSpeak's own)
+    rate: int  # words per minute
+    pitch: int
+    pitch_range: int
+    sample_rate: int
+    noise_snr_db: float  # light white noise added at this SNR (0: none)
+    seed: int  # eSpeak's and the noise's
+
+
+def _make_utterance(job: SynthesisJob) -> dict:
     path, spoken, voice, variant_definition, rate, pitch, pitch_range, sample_rate, noise_snr_db, seed = job
     text = spoken
     if variant_definition:
@@ -78,20 +98,29 @@ def _make_utterance(job: tuple[str, str, str, str, int, int, int, int, float, in
         samples = samples + rng.normal(0, np.sqrt(power / 10 ** (noise_snr_db / 10)), samples.shape).astype(np.float32)
     samples = np.clip(samples, -1, 1)
     sf.write(path, samples, sample_rate, subtype="PCM_16")
-    return {"audio_filepath": str(Path(path).relative_to(Path(path).parents[2])), "duration": round(len(samples) / sample_rate, 4), "text": " ".join(text.replace(".", " ").split()), "voice": voice, "rate": rate}
+    return {
+        "audio_filepath": str(Path(path).relative_to(Path(path).parents[2])),
+        "duration": round(len(samples) / sample_rate, 4),
+        "text": " ".join(text.replace(".", " ").split()),
+        "voice": voice,
+        "rate": rate,
+    }
 
 
-def _make_chunk(jobs: list[tuple]) -> list[dict]:
+def _make_chunk(jobs: list[SynthesisJob]) -> list[dict]:
     return [_make_utterance(job) for job in jobs]
 
 
-def synthesize_jobs(jobs: list[tuple], workers: int, desc: str) -> list[dict]:
+def synthesize_jobs(jobs: list[SynthesisJob], workers: int, desc: str) -> list[dict]:
     """Run :func:`_make_utterance` on ``jobs`` in chunks of :data:`SYNTHESIS_CHUNK`, each chunk in a
     fresh process (eSpeak NG has global state): the same jobs give byte-identical audio whatever
     ``workers`` is. Returns the manifest records in job order."""
     chunks = [jobs[i : i + SYNTHESIS_CHUNK] for i in range(0, len(jobs), SYNTHESIS_CHUNK)]
     records: list[dict] = []
-    with get_context("spawn").Pool(workers, maxtasksperchild=1) as pool, tqdm(total=len(jobs), desc=desc, unit="utt") as bar:
+    with (
+        get_context("spawn").Pool(workers, maxtasksperchild=1) as pool,
+        tqdm(total=len(jobs), desc=desc, unit="utt") as bar,
+    ):
         for chunk_records in pool.imap(_make_chunk, chunks):
             records += chunk_records
             bar.update(len(chunk_records))
@@ -154,7 +183,11 @@ def make_digits_corpus(
     variants = split_variants(seed)
     rng = random.Random(seed)
     jobs_by_split = {}
-    for spec in (DigitsSpec("train", train_utterances, variants["train"]), DigitsSpec("dev", dev_utterances, variants["dev"]), DigitsSpec("test", test_utterances, variants["test"])):
+    for spec in (
+        DigitsSpec("train", train_utterances, variants["train"]),
+        DigitsSpec("dev", dev_utterances, variants["dev"]),
+        DigitsSpec("test", test_utterances, variants["test"]),
+    ):
         if spec.utterances <= 0:
             continue
         (out_dir / "wavs" / spec.name).mkdir(parents=True, exist_ok=True)
@@ -166,18 +199,22 @@ def make_digits_corpus(
                 voice = f"{accent}+random{i:05d}"
             else:
                 voice = f"{accent}+{rng.choice(spec.variants)}"
-            jobs.append((
-                str(out_dir / "wavs" / spec.name / f"{spec.name}-{i:05d}.wav"),
-                ". ".join(digit_string(rng) for _ in range(rng.randint(1, max_groups) if max_groups > 1 else 1)),
-                voice,
-                definition,
-                rng.randint(100, 180),  # words per minute
-                rng.randint(20, 80),  # pitch
-                rng.randint(20, 80),  # pitch range
-                sample_rate,
-                rng.uniform(25, 45),  # SNR of the added noise, dB
-                _job_seed(seed, spec.name, i),
-            ))
+            jobs.append(  # the keywords in field order: each draws from rng in this order
+                SynthesisJob(
+                    path=str(out_dir / "wavs" / spec.name / f"{spec.name}-{i:05d}.wav"),
+                    spoken=". ".join(
+                        digit_string(rng) for _ in range(rng.randint(1, max_groups) if max_groups > 1 else 1)
+                    ),
+                    voice=voice,
+                    variant_definition=definition,
+                    rate=rng.randint(100, 180),
+                    pitch=rng.randint(20, 80),
+                    pitch_range=rng.randint(20, 80),
+                    sample_rate=sample_rate,
+                    noise_snr_db=rng.uniform(25, 45),
+                    seed=_job_seed(seed, spec.name, i),
+                )
+            )
         jobs_by_split[spec.name] = jobs
     manifests = {}
     for name, jobs in jobs_by_split.items():
@@ -210,18 +247,20 @@ def make_synthetic_corpus(
             if not text.strip():
                 continue
             index = copy * len(texts) + i
-            jobs.append((
-                str(out_dir / "wavs" / "synthetic" / f"synthetic-{index:06d}.wav"),
-                text,
-                f"{rng.choice(ACCENTS)}+random{index:06d}",
-                random_variant(rng),
-                rng.randint(110, 170),  # words per minute
-                rng.randint(20, 80),  # pitch
-                rng.randint(20, 80),  # pitch range
-                sample_rate,
-                rng.uniform(25, 45),  # SNR of the added noise, dB
-                _job_seed(seed, "synthetic", index),
-            ))
+            jobs.append(  # the keywords in field order: each draws from rng in this order
+                SynthesisJob(
+                    path=str(out_dir / "wavs" / "synthetic" / f"synthetic-{index:06d}.wav"),
+                    spoken=text,
+                    voice=f"{rng.choice(ACCENTS)}+random{index:06d}",
+                    variant_definition=random_variant(rng),
+                    rate=rng.randint(110, 170),
+                    pitch=rng.randint(20, 80),
+                    pitch_range=rng.randint(20, 80),
+                    sample_rate=sample_rate,
+                    noise_snr_db=rng.uniform(25, 45),
+                    seed=_job_seed(seed, "synthetic", index),
+                )
+            )
     manifest = out_dir / "synthetic.jsonl"
     write_manifest(manifest, synthesize_jobs(jobs, workers, "synthesize"))
     return manifest

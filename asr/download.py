@@ -21,6 +21,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from .files import atomic_write
+
 log = logging.getLogger(__name__)
 
 OPENSLR_MIRRORS = {
@@ -72,7 +74,15 @@ def md5sum(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def download(url: str, dest: str | Path, md5: str | None = None, retries: int = 5, progress: bool = True, timeout: float = 60.0, size: int | None = None) -> Path:
+def download(
+    url: str,
+    dest: str | Path,
+    md5: str | None = None,
+    retries: int = 5,
+    progress: bool = True,
+    timeout: float = 60.0,
+    size: int | None = None,
+) -> Path:
     """Fetch ``url`` to ``dest`` and return ``dest``.
 
     Bytes go to ``dest.part`` first; an interrupted transfer resumes from where it stopped (an HTTP
@@ -94,7 +104,9 @@ def download(url: str, dest: str | Path, md5: str | None = None, retries: int = 
             if isinstance(error, urllib.error.HTTPError) and error.code not in (408, 429, 500, 502, 503, 504):
                 raise DownloadError(f"{url}: HTTP {error.code} {error.reason}") from None
             if attempt == retries:
-                raise DownloadError(f"{url}: failed after {retries} tries ({error}); rerun to resume from {part}") from None
+                raise DownloadError(
+                    f"{url}: failed after {retries} tries ({error}); rerun to resume from {part}"
+                ) from None
             log.warning("%s: %s; resuming (try %d of %d)", url, error, attempt + 1, retries)
             time.sleep(min(2**attempt, 30) * 0.1)
     if md5 is not None:
@@ -125,9 +137,17 @@ def _fetch(url: str, part: Path, progress: bool, timeout: float) -> None:
             have = 0
         length = response.headers.get("Content-Length")
         total = have + int(length) if length is not None else None
-        with open(part, "ab" if have else "wb") as out, tqdm(
-            total=total, initial=have, unit="B", unit_scale=True, desc=part.name.removesuffix(".part"), disable=not progress
-        ) as bar:
+        with (
+            open(part, "ab" if have else "wb") as out,
+            tqdm(
+                total=total,
+                initial=have,
+                unit="B",
+                unit_scale=True,
+                desc=part.name.removesuffix(".part"),
+                disable=not progress,
+            ) as bar,
+        ):
             while block := response.read(_BLOCK):
                 out.write(block)
                 bar.update(len(block))
@@ -173,7 +193,9 @@ def extract(archive: str | Path, dest: str | Path) -> None:
             except DownloadError as error:
                 raise DownloadError(f"{archive}: unsafe archive member refused: {error}") from None
             dest.mkdir(parents=True, exist_ok=True)
-            for member, target in tqdm(list(zip(members, targets)), desc=f"extract {archive.name}", unit="file", disable=len(members) < 100):
+            for member, target in tqdm(
+                list(zip(members, targets)), desc=f"extract {archive.name}", unit="file", disable=len(members) < 100
+            ):
                 if member.isdir():
                     target.mkdir(parents=True, exist_ok=True)
                     continue
@@ -186,7 +208,9 @@ def extract(archive: str | Path, dest: str | Path) -> None:
     marker.touch()
 
 
-def download_librispeech(subsets: list[str], root: str | Path, mirror: str = "openslr", keep_archives: bool = False, progress: bool = True) -> Path:
+def download_librispeech(
+    subsets: list[str], root: str | Path, mirror: str = "openslr", keep_archives: bool = False, progress: bool = True
+) -> Path:
     """Download and extract LibriSpeech ``subsets`` under ``root`` (giving ``root/LibriSpeech/<subset>``).
 
     ``mirror`` is a name from :data:`LIBRISPEECH_MIRRORS` or a base URL.
@@ -200,14 +224,18 @@ def download_librispeech(subsets: list[str], root: str | Path, mirror: str = "op
         if (root / "LibriSpeech" / subset).is_dir() and (root / f".{subset}.tar.gz.extracted").exists():
             log.info("%s: already in place", root / "LibriSpeech" / subset)
             continue
-        archive = download(f"{base}/{subset}.tar.gz", root / f"{subset}.tar.gz", LIBRISPEECH_MD5[subset], progress=progress)
+        archive = download(
+            f"{base}/{subset}.tar.gz", root / f"{subset}.tar.gz", LIBRISPEECH_MD5[subset], progress=progress
+        )
         extract(archive, root)
         if not keep_archives:
             archive.unlink()
     return root / "LibriSpeech"
 
 
-def download_librispeech_lm(files: list[str], root: str | Path, mirror: str = "openslr", progress: bool = True) -> list[Path]:
+def download_librispeech_lm(
+    files: list[str], root: str | Path, mirror: str = "openslr", progress: bool = True
+) -> list[Path]:
     """Download LibriSpeech LM resource files (names from :data:`LIBRISPEECH_LM_SIZES`) into ``root``
     from ``mirror``, a name from :data:`LIBRISPEECH_LM_MIRRORS` or a base URL.
 
@@ -233,25 +261,33 @@ def download_librispeech_lm(files: list[str], root: str | Path, mirror: str = "o
             lexicon = root / "lexicon.txt"
             if not lexicon.exists():
                 words = [line.strip().lower() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-                write_lexicon(words, lexicon.with_name(lexicon.name + ".part")).replace(lexicon)
+                write_lexicon(words, lexicon)
             outputs.append(lexicon)
     return outputs
 
 
 def _lowercase_gunzip(archive: Path, dest: Path, progress: bool) -> Path:
-    """Unpack a gzipped ARPA file in lower case (to ``dest.part``, then renamed)."""
+    """Unpack a gzipped ARPA file in lower case, atomically."""
     if dest.exists():
         return dest
-    part = dest.with_name(dest.name + ".part")
     try:
-        with gzip.open(archive, "rt", encoding="utf-8") as src, open(part, "w", encoding="utf-8") as out:
+        with gzip.open(archive, "rt", encoding="utf-8") as src, atomic_write(dest, text=True) as out:
             for line in tqdm(src, desc=f"unpack {archive.name}", unit=" lines", unit_scale=True, disable=not progress):
                 out.write(line.lower())
     except (OSError, EOFError, UnicodeDecodeError) as error:
-        part.unlink(missing_ok=True)
         raise DownloadError(f"{archive}: not a readable gzip text file ({error})") from None
-    part.replace(dest)
     return dest
 
 
-__all__ = ["DownloadError", "LIBRISPEECH_LM_MIRRORS", "LIBRISPEECH_LM_SIZES", "LIBRISPEECH_MD5", "LIBRISPEECH_MIRRORS", "download", "download_librispeech", "download_librispeech_lm", "extract", "md5sum"]
+__all__ = [
+    "DownloadError",
+    "LIBRISPEECH_LM_MIRRORS",
+    "LIBRISPEECH_LM_SIZES",
+    "LIBRISPEECH_MD5",
+    "LIBRISPEECH_MIRRORS",
+    "download",
+    "download_librispeech",
+    "download_librispeech_lm",
+    "extract",
+    "md5sum",
+]

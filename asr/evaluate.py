@@ -2,36 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
 import torch
-from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from .data import AudioDataset, DurationBatchSampler, Utterance, collate, usable
+from .data import Utterance, ordered_batches, usable
 from .metrics import ErrorRates, error_rates, utterance_errors
 from .recognizer import Recognizer
-
-
-def make_loader(dataset: AudioDataset, sampler: DurationBatchSampler, num_workers: int) -> DataLoader:
-    """A loader that reads and pads audio in ``num_workers`` worker processes."""
-    return DataLoader(
-        dataset,
-        batch_sampler=sampler,
-        collate_fn=collate,
-        num_workers=num_workers,
-        persistent_workers=False,
-        pin_memory=torch.cuda.is_available(),
-    )
-
-
-def _batches(recognizer: Recognizer, utterances: list[Utterance], max_batch_seconds: float, num_workers: int) -> DataLoader:
-    """Padded audio batches of similar-length ``utterances``, at the model's rate, in a fixed order."""
-    dataset = AudioDataset(utterances, vocabulary=None, sample_rate=recognizer.sample_rate)
-    longest = max(u.duration for u in utterances)
-    sampler = DurationBatchSampler([u.duration for u in utterances], max(max_batch_seconds, longest), shuffle=False)
-    return make_loader(dataset, sampler, num_workers)
 
 
 def decode_utterances(
@@ -45,7 +25,7 @@ def decode_utterances(
     order (batched by length internally)."""
     hypotheses: list[str] = [""] * len(utterances)
     with tqdm(total=len(utterances), desc="decode", unit="utt", disable=not progress, leave=False) as bar:
-        for batch in _batches(recognizer, utterances, max_batch_seconds, num_workers):
+        for batch in ordered_batches(utterances, recognizer.sample_rate, max_batch_seconds, num_workers):
             usable(batch, skip_bad=False)  # a file that cannot be read would change the score: stop there
             for index, text in zip(batch.indices, recognizer.decode(batch.waveforms, batch.sample_counts)):
                 hypotheses[index] = text
@@ -62,7 +42,7 @@ def utterance_log_probs(
 ) -> list[torch.Tensor]:
     """Each utterance's (frames, vocab) CTC log-probabilities, on the CPU, in input order."""
     outputs: list[torch.Tensor] = [torch.empty(0)] * len(utterances)
-    batches = _batches(recognizer, utterances, max_batch_seconds, num_workers)
+    batches = ordered_batches(utterances, recognizer.sample_rate, max_batch_seconds, num_workers)
     for batch in tqdm(batches, desc="acoustic model", unit="batch", disable=not progress, leave=False):
         usable(batch, skip_bad=False)
         log_probs, lengths = recognizer.log_probs(batch.waveforms, batch.sample_counts)
@@ -86,17 +66,16 @@ def tune_lm(
     is left set to the best pair (with ``lm`` and ``lexicon``)."""
     outputs = utterance_log_probs(recognizer, utterances, progress=progress)
     references = [u.text for u in utterances]
-    decoding = recognizer.config.decoding
-    decoding.lm, decoding.lexicon, decoding.method = lm, lexicon, "beam"
+    searched = dataclasses.replace(recognizer.config.decoding, lm=lm, lexicon=lexicon, method="beam")
     results = []
     for weight in lm_weights:
         for score in word_scores:
-            decoding.lm_weight, decoding.word_score = weight, score
-            decoder = recognizer.beam_decoder()
+            decoder = recognizer.decoder(dataclasses.replace(searched, lm_weight=weight, word_score=score))
             hypotheses = [decoder(out[None], torch.tensor([len(out)]))[0] for out in outputs]
             results.append((weight, score, error_rates(references, hypotheses)))
     results.sort(key=lambda r: (r[2].wer, r[2].cer))
-    decoding.lm_weight, decoding.word_score = results[0][0], results[0][1]
+    best = dataclasses.replace(searched, lm_weight=results[0][0], word_score=results[0][1])
+    recognizer.config = dataclasses.replace(recognizer.config, decoding=best)
     return results
 
 

@@ -7,13 +7,13 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from .audio import audio_duration
+from .audio import AUDIO_SUFFIXES, audio_duration
 from .data import write_manifest
 
-AUDIO_EXTENSIONS = (".flac", ".wav", ".mp3")
 
-
-def find_utterances(root: str | Path, include_speakers: set[str] | None = None, exclude_speakers: set[str] | None = None) -> list[tuple[Path, str]]:
+def find_utterances(
+    root: str | Path, include_speakers: set[str] | None = None, exclude_speakers: set[str] | None = None
+) -> list[tuple[Path, str]]:
     """(audio path, transcript) for every utterance under ``root``, sorted by utterance id.
 
     ``include_speakers`` keeps only those speakers; ``exclude_speakers`` drops those.
@@ -31,12 +31,24 @@ def find_utterances(root: str | Path, include_speakers: set[str] | None = None, 
             if not line.strip():
                 continue
             utterance_id, _, text = line.partition(" ")
-            audio = next((transcript.parent / (utterance_id + ext) for ext in AUDIO_EXTENSIONS if (transcript.parent / (utterance_id + ext)).exists()), None)
+            audio = next(
+                (
+                    transcript.parent / (utterance_id + ext)
+                    for ext in AUDIO_SUFFIXES
+                    if (transcript.parent / (utterance_id + ext)).exists()
+                ),
+                None,
+            )
             if audio is None:
-                raise ValueError(f"{transcript}:{number}: no audio file for {utterance_id} ({'/'.join(AUDIO_EXTENSIONS)})")
+                raise ValueError(
+                    f"{transcript}:{number}: no audio file for {utterance_id} ({'/'.join(AUDIO_SUFFIXES)})"
+                )
             found.append((audio, text.strip()))
     if not found:
-        raise ValueError(f"{root}: no LibriSpeech transcripts (*.trans.txt) found" + (" for the chosen speakers" if include_speakers or exclude_speakers else ""))
+        raise ValueError(
+            f"{root}: no LibriSpeech transcripts (*.trans.txt) found"
+            + (" for the chosen speakers" if include_speakers or exclude_speakers else "")
+        )
     return found
 
 
@@ -54,11 +66,20 @@ def make_manifest(
     manifest = Path(manifest).resolve()
     utterances = find_utterances(root, include_speakers, exclude_speakers)
     with ThreadPoolExecutor(workers) as pool:
-        durations = list(tqdm(pool.map(audio_duration, [a for a, _ in utterances]), total=len(utterances), desc="durations", unit="file"))
+        durations = list(
+            tqdm(
+                pool.map(audio_duration, [a for a, _ in utterances]),
+                total=len(utterances),
+                desc="durations",
+                unit="file",
+            )
+        )
     records = []
     for (audio, text), duration in zip(utterances, durations):
         audio = audio.resolve()
         path = audio.relative_to(manifest.parent) if audio.is_relative_to(manifest.parent) else audio
-        records.append({"audio_filepath": str(path), "duration": round(duration, 4), "text": text.lower(), "id": audio.stem})
+        records.append(
+            {"audio_filepath": str(path), "duration": round(duration, 4), "text": text.lower(), "id": audio.stem}
+        )
     write_manifest(manifest, records)
     return len(records)

@@ -25,6 +25,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Callable
 
+from .files import atomic_write
 from .text import normalize_text
 
 log = logging.getLogger(__name__)
@@ -54,7 +55,11 @@ def discounts(adjusted: Counter) -> tuple[float, float, float]:
     """Modified Kneser-Ney discounts (D1, D2, D3+) from one order's adjusted counts."""
     t = Counter(count for count in adjusted.values() if count <= 4)
     if not all(t[k] for k in (1, 2, 3, 4)):
-        log.warning("counts of counts 1-4 are %s: too little text to estimate discounts; using KenLM's fallback %s", [t[k] for k in (1, 2, 3, 4)], FALLBACK_DISCOUNTS)
+        log.warning(
+            "counts of counts 1-4 are %s: too little text to estimate discounts; using KenLM's fallback %s",
+            [t[k] for k in (1, 2, 3, 4)],
+            FALLBACK_DISCOUNTS,
+        )
         return FALLBACK_DISCOUNTS
     y = t[1] / (t[1] + 2 * t[2])
     return tuple(max(0.0, min(k, k - (k + 1) * y * t[k + 1] / t[k])) for k in (1, 2, 3))
@@ -118,7 +123,7 @@ def estimate(sentences: list[list[str]], order: int) -> tuple[list[dict[tuple, f
 def write_arpa(probs: list[dict[tuple, float]], backoffs: list[dict[tuple, float]], path: str | Path) -> None:
     """Write an ARPA file."""
     order = len(probs)
-    with open(path, "w", encoding="utf-8") as out:
+    with atomic_write(path, text=True) as out:
         out.write("\n\\data\\\n")
         for n in range(1, order + 1):
             out.write(f"ngram {n}={len(probs[n - 1])}\n")
@@ -138,7 +143,9 @@ def build_arpa(text: str | Path, out: str | Path, order: int = 3, characters: bo
     ``out`` in ARPA format. With ``characters`` the units are characters, with ``|`` between
     words (for lexicon-free beam search)."""
     if not 2 <= order <= KENLM_MAX_ORDER:
-        raise ValueError(f"order {order}: the KenLM in flashlight-text loads n-gram models of order 2 to {KENLM_MAX_ORDER} only")
+        raise ValueError(
+            f"order {order}: the KenLM in flashlight-text loads n-gram models of order 2 to {KENLM_MAX_ORDER} only"
+        )
     sentences = read_sentences(text)
     if not sentences:
         raise ValueError(f"{text}: no text to build an LM from")
@@ -173,7 +180,9 @@ def read_counts(path: str | Path, words_per_entry: int) -> dict[tuple[str, ...],
             if not fields:
                 continue
             if len(fields) != words_per_entry + 1 or not fields[-1].isdigit():
-                raise ValueError(f"{path}, line {number}: expected {words_per_entry} word(s) and a count, got {line.strip()!r}")
+                raise ValueError(
+                    f"{path}, line {number}: expected {words_per_entry} word(s) and a count, got {line.strip()!r}"
+                )
             words = tuple(normalize_text(word) for word in fields[:-1])
             if all(word and " " not in word for word in words):
                 counts[words] += int(fields[-1])
@@ -207,7 +216,9 @@ def estimate_from_counts(
     unigrams = {word: count for word, count in unigrams.items() if count > 0 and word not in (BOS, EOS, UNK)}
     if not unigrams:
         raise ValueError("no word counts to build an LM from")
-    bigrams = {pair: count for pair, count in bigrams.items() if count > 0 and pair[0] in unigrams and pair[1] in unigrams}
+    bigrams = {
+        pair: count for pair, count in bigrams.items() if count > 0 and pair[0] in unigrams and pair[1] in unigrams
+    }
     raw = dict(unigrams)
     total = sum(raw.values())
     raw[EOS] = total / sentence_words
@@ -231,9 +242,16 @@ def estimate_from_counts(
     by_context: dict[str, list[tuple[str, int]]] = defaultdict(list)
     for (first, second), count in bigrams.items():
         by_context[first].append((second, count))
-    ratios = sorted(sum(count for _, count in followers) / unigrams[context] for context, followers in by_context.items())
+    ratios = sorted(
+        sum(count for _, count in followers) / unigrams[context] for context, followers in by_context.items()
+    )
     scale = max(1.0, ratios[int(0.999 * (len(ratios) - 1))]) if ratios else 1.0
-    log.info("LM from counts: %d words, %d word pairs, pair counts on %.1f times the word counts' scale", len(unigrams), len(bigrams), scale)
+    log.info(
+        "LM from counts: %d words, %d word pairs, pair counts on %.1f times the word counts' scale",
+        len(unigrams),
+        len(bigrams),
+        scale,
+    )
     probs: list[dict[tuple, float]] = [{(w,): math.log10(p) for w, p in unigram_p.items()}, {}]
     backoffs: list[dict[tuple, float]] = [{}, {}]
     for context, followers in by_context.items():
@@ -249,7 +267,11 @@ def estimate_from_counts(
 
 
 def build_arpa_from_counts(
-    unigram_file: str | Path, bigram_file: str | Path, out: str | Path, keep: Callable[[str], bool] | None = None, sentence_words: float = 20.0
+    unigram_file: str | Path,
+    bigram_file: str | Path,
+    out: str | Path,
+    keep: Callable[[str], bool] | None = None,
+    sentence_words: float = 20.0,
 ) -> tuple[Path, list[str]]:
     """Write the bigram LM :func:`estimate_from_counts` makes of two count files (see
     :func:`read_counts`) to ``out``; ``keep`` filters words (e.g. those a model can spell).

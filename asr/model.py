@@ -69,7 +69,9 @@ def bidirectional_rnn_unpacked(rnn: nn.RNNBase, kind: str, x: torch.Tensor, leng
     for layer in range(rnn.num_layers):
         directions = []
         for suffix in ("", "_reverse"):
-            weights = [getattr(rnn, f"{name}_l{layer}{suffix}") for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+            weights = [
+                getattr(rnn, f"{name}_l{layer}{suffix}") for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+            ]
             h0 = x.new_zeros(1, batch, rnn.hidden_size)
             state = (h0, torch.zeros_like(h0)) if kind == "lstm" else h0
             source = reverse_within_lengths(x, lengths) if suffix else x
@@ -108,7 +110,9 @@ class CTCModel(nn.Module):
         """Output frames for ``feature_lengths`` input frames."""
         return self.subsample.output_lengths(feature_lengths)
 
-    def forward(self, features: torch.Tensor, lengths: torch.Tensor, augment: nn.Module | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, features: torch.Tensor, lengths: torch.Tensor, augment: nn.Module | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Return logits (batch, out_frames, vocab) and output lengths.
 
         ``augment`` (SpecAugment) is applied to the normalised features when given.
@@ -139,6 +143,24 @@ class CTCModel(nn.Module):
         x, _ = self.rnn(sequences)
         x, _ = pad_packed_sequence(x, batch_first=True, total_length=frames)
         return x
+
+    @staticmethod
+    def ctc_loss(
+        logits: torch.Tensor,
+        out_lengths: torch.Tensor,
+        targets: torch.Tensor,
+        target_lengths: torch.Tensor,
+        blank: int = 0,
+    ) -> torch.Tensor:
+        """Each utterance's CTC loss per target character, (batch,), from :meth:`forward`'s outputs.
+
+        Per character, so that long and short utterances weigh the same; an utterance with more
+        characters than output frames (no alignment exists) gives 0 instead of infinity."""
+        log_probs = logits.float().log_softmax(-1).transpose(0, 1)  # CTC wants (frames, batch, vocab)
+        losses = nn.functional.ctc_loss(
+            log_probs, targets, out_lengths.cpu(), target_lengths, blank=blank, reduction="none", zero_infinity=True
+        )
+        return losses / target_lengths.to(losses.device).clamp_min(1)
 
     def parameter_count(self) -> int:
         """Number of trainable parameters."""

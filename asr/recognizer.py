@@ -8,17 +8,12 @@ import torch
 
 from .checkpoint import ModelFileError, atomic_save, load_model_file, model_payload
 from .config import Config, DecodingConfig, check_config, config_from_dict, config_to_dict
-from .decoding import BeamSearchDecoder, greedy_decode
+from .decoding import BEAM_FIELDS, Decoder, build_decoder, uses_beam_search
+from .distributed import pick_device
 from .features import LogMel
 from .model import CTCModel
 from .text import Vocabulary
-
-
-def pick_device(device: str | None = "auto") -> torch.device:
-    """``cuda`` when available for ``auto``/``None``, else the device named."""
-    if device in (None, "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+from .transcribe import align, transcribe
 
 
 class Recognizer:
@@ -30,20 +25,17 @@ class Recognizer:
         self.device = device
         self.frontend = LogMel(config.features).to(device)
         self.model = model.to(device).eval()
-        self._beam: tuple[tuple, BeamSearchDecoder] | None = None
+        self._decoder: tuple[tuple, Decoder] | None = None
 
-    def beam_decoder(self, config: DecodingConfig | None = None) -> BeamSearchDecoder | None:
-        """The beam search ``config`` (default: the model's decoding config) asks for, or None
-        for greedy decoding. An LM or a lexicon selects beam search by itself."""
+    def decoder(self, config: DecodingConfig | None = None) -> Decoder:
+        """The decoder ``config`` (default: the model's decoding config) asks for: greedy, or beam
+        search when it names an LM or a lexicon or ``method: beam``. Kept while the settings stay
+        the same (building a beam search loads its LM)."""
         config = config or self.config.decoding
-        if config.method not in ("greedy", "beam"):
-            raise ValueError(f"decoding.method must be greedy or beam, not {config.method!r}")
-        if config.method == "greedy" and not config.lm and not config.lexicon:
-            return None
-        key = (config.lm, config.lexicon, config.beam_size, config.beam_threshold, config.lm_weight, config.word_score, config.beam_size_token)
-        if self._beam is None or self._beam[0] != key:  # building one loads the LM: keep it
-            self._beam = (key, BeamSearchDecoder(self.vocabulary, *key))
-        return self._beam[1]
+        key = (uses_beam_search(config), config.word_break_seconds) + tuple(getattr(config, f) for f in BEAM_FIELDS)
+        if self._decoder is None or self._decoder[0] != key:
+            self._decoder = (key, build_decoder(self.vocabulary, config))
+        return self._decoder[1]
 
     @property
     def sample_rate(self) -> int:
@@ -74,26 +66,29 @@ class Recognizer:
     def decode(self, waveforms: torch.Tensor, sample_counts: torch.Tensor) -> list[str]:
         """Transcripts of a padded batch: greedy, or beam search when the decoding config asks."""
         log_probs, lengths = self.log_probs(waveforms, sample_counts)
-        beam = self.beam_decoder()
-        return beam(log_probs, lengths) if beam else greedy_decode(log_probs, lengths, self.vocabulary)
+        return self.decoder()(log_probs, lengths)
 
     def save(self, path: str | Path) -> None:
         """Write a self-contained model file (weights with normalisation statistics, configs including
         decoding, vocabulary, version), atomically."""
         atomic_save(model_payload(self.model, config_to_dict(self.config), self.vocabulary.characters), path)
 
-    def transcribe(self, audio, batch_size: int = 16, sample_rate: int | None = None, errors: str = "raise", progress: bool = False, **decoding):
+    def transcribe(
+        self,
+        audio,
+        batch_size: int = 16,
+        sample_rate: int | None = None,
+        errors: str = "raise",
+        progress: bool = False,
+        **decoding,
+    ):
         """Transcribe a path, array or tensor (one :class:`~asr.transcribe.Transcription`) or a list of
         them (a list, in input order); see :func:`asr.transcribe.transcribe`."""
-        from .transcribe import transcribe
-
         return transcribe(self, audio, batch_size, sample_rate, errors, progress, **decoding)
 
     def align(self, audio, text: str, sample_rate: int | None = None):
         """Word timings (a list of :class:`~asr.decoding.Word`) of a known transcript in one
         recording; see :func:`asr.transcribe.align`."""
-        from .transcribe import align
-
         return align(self, audio, text, sample_rate)
 
 

@@ -63,8 +63,14 @@ class _ESpeak:
         self._callback = _SYNTH_CALLBACK(self._collect)  # keep a reference: C holds the pointer
         self.lib.espeak_SetSynthCallback(self._callback)
         self.lib.espeak_Synth.argtypes = [
-            ctypes.c_char_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int, ctypes.c_uint,
-            ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p,
+            ctypes.c_char_p,
+            ctypes.c_size_t,
+            ctypes.c_uint,
+            ctypes.c_int,
+            ctypes.c_uint,
+            ctypes.c_uint,
+            ctypes.c_void_p,
+            ctypes.c_void_p,
         ]
 
     def _collect(self, wav, num_samples, events) -> int:
@@ -120,7 +126,11 @@ def random_variant(rng: random.Random) -> str:
         f"breath {rng.choice([0, 0, 0, rng.randint(10, 100)])}",
     ]
     if rng.random() < 0.3:  # clipped unstressed syllables: much faster, choppier speech
-        add = [round(v * rng.uniform(0.7, 1.3)) for v in (130, 140, 140, 100)] + [0, 0] + [round(v * rng.uniform(0.7, 1.3)) for v in (130, 160)]
+        add = (
+            [round(v * rng.uniform(0.7, 1.3)) for v in (130, 140, 140, 100)]
+            + [0, 0]
+            + [round(v * rng.uniform(0.7, 1.3)) for v in (130, 160)]
+        )
         lines += ["stressLength 0 1 2 3 4 5 6 7", "stressAdd " + " ".join(map(str, add))]
     if rng.random() < 0.5:
         lines.append(f"intonation {rng.choice([1, 2, 3, 10])}")
@@ -135,7 +145,9 @@ def random_variant(rng: random.Random) -> str:
     return "\n".join(lines) + "\n"
 
 
-def synthesize(text: str, voice: str = "en-US", rate: int = 175, pitch: int = 50, pitch_range: int = 50, seed: int | None = None) -> tuple[np.ndarray, int]:
+def synthesize(
+    text: str, voice: str = "en-US", rate: int = 175, pitch: int = 50, pitch_range: int = 50, seed: int | None = None
+) -> tuple[np.ndarray, int]:
     """Speak ``text`` and return (float32 samples in [-1, 1], sample rate).
 
     ``voice`` is an eSpeak NG voice name, optionally with a variant (``"en-GB-x-rp+f3"``);
@@ -158,7 +170,9 @@ def synthesize(text: str, voice: str = "en-US", rate: int = 175, pitch: int = 50
             engine.lib.espeak_ng_SetRandSeed(ctypes.c_long(seed & 0x7FFFFFFF))
         engine.chunks = []
         encoded = text.encode()
-        status = engine.lib.espeak_Synth(encoded, len(encoded) + 1, 0, _POS_CHARACTER, 0, _ESPEAK_CHARS_UTF8, None, None)
+        status = engine.lib.espeak_Synth(
+            encoded, len(encoded) + 1, 0, _POS_CHARACTER, 0, _ESPEAK_CHARS_UTF8, None, None
+        )
         if status != 0:
             raise RuntimeError(f"eSpeak NG failed to speak {text!r} (status {status})")
         engine.lib.espeak_Synchronize()

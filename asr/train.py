@@ -1,4 +1,6 @@
-"""The training loop, top to bottom: data, model, optimiser, then steps with checkpoints and dev WER.
+"""Training, in named steps: :func:`build_state` (data, model, optimiser, resume), then epochs of
+:func:`train_one_epoch` (each optimiser step a :func:`train_step`) and :func:`end_of_epoch` (dev
+WER, best model, checkpoint), then :func:`write_final_model`. :func:`train` runs them in order.
 
 Run it with ``asr train CONFIG.yaml [section.key=value ...]``. Rerunning the same command after
 an interruption resumes exactly where the last checkpoint left off.
@@ -8,38 +10,66 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import io
 import logging
 import math
-import os
 import random
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import torch
-import torch.distributed as dist
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from .checkpoint import CHECKPOINT_FORMAT, MODEL_FORMAT_VERSION, atomic_save, load_checkpoint, load_model_file, model_payload, remove_stale_temporaries
+from .augment import NoiseMixer
+from .files import atomic_write
+from .checkpoint import (
+    CHECKPOINT_FORMAT,
+    MODEL_FORMAT_VERSION,
+    atomic_save,
+    load_checkpoint,
+    load_model_file,
+    model_payload,
+    remove_stale_temporaries,
+)
 from .config import Config, check_config, config_to_dict
-from .data import AudioDataset, DurationBatchSampler, NoiseMixer, Utterance, collate, read_manifest, usable
-from .evaluate import decode_utterances
+from .data import (
+    AudioDataset,
+    Batch,
+    DurationBatchSampler,
+    Utterance,
+    collate,
+    ordered_batches,
+    read_manifest,
+    usable,
+)
+from .decoding import greedy_decode
+from .distributed import broadcast_values, gather_tensors, setup_distributed, sum_over_ranks, wait_for_all
 from .features import LogMel, SpecAugment, padding_mask
-from .metrics import error_rates
+from .metrics import ErrorRates, error_rates
 from .model import CTCModel
-from .recognizer import Recognizer, pick_device
 from .text import Vocabulary
 
 log = logging.getLogger(__name__)
 
+Observer = Callable[["Progress", list[int], torch.nn.Module], None]
+
 LOG_COLUMNS = [
-    "step", "epoch", "loss", "lr", "grad_norm", "utterances", "audio_seconds", "padded_fraction",
-    "data_seconds", "feature_seconds", "step_seconds", "audio_seconds_per_second",
+    "step",
+    "epoch",
+    "loss",
+    "lr",
+    "grad_norm",
+    "utterances",
+    "audio_seconds",
+    "padded_fraction",
+    "data_seconds",
+    "feature_seconds",
+    "step_seconds",
+    "audio_seconds_per_second",
 ]
 
 
@@ -61,7 +91,7 @@ def build_vocabulary(config: Config) -> Vocabulary:
     if config.data.vocabulary == "from_training_data":
         texts = [u.text for u in read_manifest(config.data.train_manifest, None, config.data.skip_bad)]
         vocabulary = Vocabulary.from_texts(texts)
-        extra = vocabulary.characters[len(Vocabulary().characters):]
+        extra = vocabulary.characters[len(Vocabulary().characters) :]
         if extra:
             log.info("vocabulary: added %s from the training transcripts", ", ".join(map(repr, extra)))
         return vocabulary
@@ -76,14 +106,22 @@ def init_weights(model: CTCModel, path: str, vocabulary: Vocabulary) -> None:
     try:
         model.load_state_dict(data["state_dict"])
     except RuntimeError as error:
-        raise ValueError(f"{path}: train.init_from does not fit this run's model config: {str(error).splitlines()[0]}") from None
+        raise ValueError(
+            f"{path}: train.init_from does not fit this run's model config: {str(error).splitlines()[0]}"
+        ) from None
 
 
 @torch.no_grad()
-def estimate_normalization(model: CTCModel, frontend: LogMel, utterances: list[Utterance], config: Config, device: torch.device) -> None:
+def estimate_normalization(
+    model: CTCModel, frontend: LogMel, utterances: list[Utterance], config: Config, device: torch.device
+) -> None:
     """Set the model's feature mean/variance from (a seeded sample of) the training utterances."""
     rng = random.Random(config.train.seed)
-    sample = utterances if len(utterances) <= config.data.normalization_utterances else rng.sample(utterances, config.data.normalization_utterances)
+    sample = (
+        utterances
+        if len(utterances) <= config.data.normalization_utterances
+        else rng.sample(utterances, config.data.normalization_utterances)
+    )
     dataset = AudioDataset(sample, None, config.features.sample_rate)
     sampler = DurationBatchSampler([u.duration for u in sample], config.data.max_batch_seconds, shuffle=False)
     total = torch.zeros(config.features.n_mels, dtype=torch.float64, device=device)
@@ -176,329 +214,515 @@ class StepLog:
             self.tensorboard.close()
 
 
-def setup_distributed(config: Config) -> tuple[int, int, torch.device]:
-    """(rank, world size, device). Under ``torchrun`` (WORLD_SIZE > 1) joins the process group:
-    NCCL with one GPU per process when CUDA is there, else gloo on the CPU."""
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    if world_size == 1:
-        return 0, 1, pick_device(config.train.device)
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    use_cuda = torch.cuda.is_available() and config.train.device in ("auto", "cuda")
-    if use_cuda and local_rank >= torch.cuda.device_count():
-        raise RuntimeError(
-            f"process {local_rank} of this machine needs GPU cuda:{local_rank}, but {torch.cuda.device_count()} "
-            "GPU(s) are visible: start at most one process per GPU, or set train.device=cpu"
-        )
-    if use_cuda:
-        torch.cuda.set_device(local_rank)
-    if not dist.is_initialized():
-        dist.init_process_group("nccl" if use_cuda else "gloo")
-    return dist.get_rank(), world_size, torch.device(f"cuda:{local_rank}") if use_cuda else torch.device("cpu")
-
-
 def average_model_files(paths: list[Path]) -> dict:
     """A model-file dict whose weights are the mean of ``paths``' weights (same architecture)."""
     payloads = [load_model_file(path) for path in paths]
     averaged = dict(payloads[-1])
     averaged["state_dict"] = {
         name: (sum(p["state_dict"][name].double() for p in payloads) / len(payloads)).to(tensor.dtype)
-        if tensor.is_floating_point() else tensor
+        if tensor.is_floating_point()
+        else tensor
         for name, tensor in payloads[-1]["state_dict"].items()
     }
     averaged["averaged_from"] = [str(path.name) for path in paths]
     return averaged
 
 
-def train(config: Config, observer: Callable[[Progress, list[int], torch.nn.Module], None] | None = None) -> Path:
-    """Train the model ``config`` describes; return the path of the final model file (``exp_dir/model.pt``).
+@dataclass
+class TrainState:
+    """Everything a training run holds: built once by :func:`build_state`, then stepped."""
 
-    Under ``torchrun`` each process trains on its share of every epoch's batches (DDP); rank 0
-    alone writes checkpoints, logs and model files. ``observer(progress, utterance_indices, model)``,
-    when given, is called after every optimiser step with the utterances that step used on this rank.
-    """
+    config: Config
+    vocabulary: Vocabulary
+    rank: int
+    world_size: int
+    device: torch.device
+    exp_dir: Path
+    train_utterances: list[Utterance]
+    dev_utterances: list[Utterance]
+    sampler: DurationBatchSampler
+    dataset: AudioDataset
+    loader: DataLoader
+    frontend: LogMel
+    augment: SpecAugment
+    model: CTCModel
+    ddp: torch.nn.Module  # the model, wrapped in DistributedDataParallel with several processes
+    optimizer: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler
+    use_amp: bool
+    amp_dtype: torch.dtype
+    progress: Progress = field(default_factory=Progress)
+    step_log: StepLog | None = None
+
+    @property
+    def is_main(self) -> bool:
+        """Rank 0: the process that writes checkpoints, logs and model files."""
+        return self.rank == 0
+
+    @property
+    def batches_per_epoch(self) -> int:
+        """Batches of the first epoch (all ranks together), the unit of the learning-rate schedule."""
+        return len(self.sampler.epoch_batches(0))
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.exp_dir / "checkpoint.pt"
+
+    def finished(self) -> bool:
+        """Whether ``train.max_steps`` (when set) is reached."""
+        return bool(self.config.train.max_steps and self.progress.step >= self.config.train.max_steps)
+
+    def model_payload(self, extra: dict | None = None) -> dict:
+        """A model file's contents for the current weights."""
+        return model_payload(self.model, config_to_dict(self.config), self.vocabulary.characters, extra)
+
+
+def check_run(config: Config) -> Path:
+    """Refuse, before anything is built, what no training can use; return the experiment folder."""
     check_config(config)
     if config.train.device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"train.device is {config.train.device!r} but no CUDA GPU is available (auto or cpu trains here)")
+        raise ValueError(
+            f"train.device is {config.train.device!r} but no CUDA GPU is available (auto or cpu trains here)"
+        )
     exp_dir = Path(config.train.exp_dir)
     if exp_dir.exists() and not exp_dir.is_dir():
         raise ValueError(f"train.exp_dir: {exp_dir} is a file, not a folder")
-    rank, world_size, device = setup_distributed(config)
-    is_main = rank == 0
-    exp_dir.mkdir(parents=True, exist_ok=True)
-    if is_main:
-        for stale in remove_stale_temporaries(exp_dir):
-            log.info("removed %s, left by an interrupted write", stale.name)
-    if config.train.threads:
-        torch.set_num_threads(config.train.threads)
-    seed_everything(config.train.seed + rank)  # ranks differ in dropout and SpecAugment, not in data order
+    return exp_dir
 
-    # --- data ---
-    vocabulary = build_vocabulary(config)
+
+def read_training_data(config: Config, vocabulary: Vocabulary) -> tuple[list[Utterance], list[Utterance]]:
+    """The training utterances (those longer than ``data.max_duration`` left out) and the dev ones."""
     train_utterances = read_manifest(config.data.train_manifest, vocabulary, config.data.skip_bad)
     too_long = [u for u in train_utterances if u.duration > config.data.max_duration]
     if too_long:
         log.warning("skipping %d training utterance(s) longer than %.1f s", len(too_long), config.data.max_duration)
         train_utterances = [u for u in train_utterances if u.duration <= config.data.max_duration]
     if not train_utterances:
-        raise ValueError(f"{config.data.train_manifest}: no training utterance is at most data.max_duration ({config.data.max_duration} s) long: nothing to train on")
-    dev_utterances = read_manifest(config.data.dev_manifest, None, config.data.skip_bad) if config.data.dev_manifest else []
+        raise ValueError(
+            f"{config.data.train_manifest}: no training utterance is at most data.max_duration "
+            f"({config.data.max_duration} s) long: nothing to train on"
+        )
+    dev_utterances = (
+        read_manifest(config.data.dev_manifest, None, config.data.skip_bad) if config.data.dev_manifest else []
+    )
+    return train_utterances, dev_utterances
+
+
+def build_loader(
+    config: Config,
+    vocabulary: Vocabulary,
+    utterances: list[Utterance],
+    rank: int,
+    world_size: int,
+    device: torch.device,
+):
+    """(sampler, dataset, loader) for the training utterances: length-bucketed batches, each
+    rank its share, with the augmentations the config asks for."""
+    data = config.data
     sampler = DurationBatchSampler(
-        [u.duration for u in train_utterances], config.data.max_batch_seconds, seed=config.train.seed,
-        rank=rank, world_size=world_size, speeds=config.data.speed_perturbation,
+        [u.duration for u in utterances],
+        data.max_batch_seconds,
+        seed=config.train.seed,
+        rank=rank,
+        world_size=world_size,
+        speeds=data.speed_perturbation,
     )
     noise = None
-    if config.data.noise_dir:
-        noise = NoiseMixer(config.data.noise_dir, config.data.noise_probability, config.data.noise_snr_db, config.features.sample_rate, config.train.seed)
-    dataset = AudioDataset(train_utterances, vocabulary, config.features.sample_rate, config.data.speed_perturbation, config.train.seed, noise,
-                           config.data.narrowband_probability)
+    if data.noise_dir:
+        noise = NoiseMixer(
+            data.noise_dir, data.noise_probability, data.noise_snr_db, config.features.sample_rate, config.train.seed
+        )
+    dataset = AudioDataset(
+        utterances,
+        vocabulary,
+        config.features.sample_rate,
+        data.speed_perturbation,
+        config.train.seed,
+        noise,
+        data.narrowband_probability,
+    )
     loader = DataLoader(
         dataset,
         batch_sampler=sampler,
         collate_fn=collate,
-        num_workers=config.data.num_workers,
+        num_workers=data.num_workers,
         pin_memory=device.type == "cuda",
         generator=torch.Generator(),  # keeps the loader from drawing on the global RNG (exact resume)
     )
-    batches_per_epoch = len(sampler.epoch_batches(0))  # for the learning-rate schedule
-    accumulate = max(1, config.train.accumulate_batches)
+    return sampler, dataset, loader
 
-    # --- model and optimiser ---
-    frontend = LogMel(config.features).to(device)
-    augment = SpecAugment(config.specaugment).to(device)
-    model = CTCModel(config.features.n_mels, len(vocabulary), config.model, config.features.utterance_mean_norm).to(device)
+
+def build_optimizer(config: Config, model: CTCModel, device: torch.device):
+    """(optimizer, grad scaler, use autocast, autocast dtype): AdamW; bf16 autocast on GPUs that
+    have it, else fp16 with loss scaling; no autocast on the CPU."""
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.train.lr, weight_decay=config.train.weight_decay)
     use_amp = config.train.amp and device.type == "cuda"
-    bf16 = config.train.amp_dtype == "bf16" or (config.train.amp_dtype == "auto" and use_amp and torch.cuda.is_bf16_supported())
+    amp_dtype_name = config.train.amp_dtype
+    bf16 = amp_dtype_name == "bf16" or (amp_dtype_name == "auto" and use_amp and torch.cuda.is_bf16_supported())
     amp_dtype = torch.bfloat16 if bf16 else torch.float16
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
-    ctc_loss = torch.nn.CTCLoss(blank=vocabulary.blank_id, zero_infinity=True, reduction="none")
-    config_dict = config_to_dict(config)
-    if is_main:
-        log.info(
-            "model: %s x%d, hidden %d, %s parameters; %d training utterances (%.1f h), %d dev; device %s, %d process(es)",
-            config.model.rnn_type, config.model.num_layers, config.model.hidden_size, f"{model.parameter_count():,}",
-            len(train_utterances), sum(u.duration for u in train_utterances) / 3600, len(dev_utterances), device, world_size,
-        )
+    return optimizer, scaler, use_amp, amp_dtype
 
-    # --- resume, or start afresh ---
-    checkpoint_path = exp_dir / "checkpoint.pt"
-    progress = Progress()
-    if config.train.resume and checkpoint_path.exists():
-        checkpoint = load_checkpoint(checkpoint_path)
-        if checkpoint["model"]["vocabulary"] != vocabulary.characters:
-            raise ValueError(f"{checkpoint_path}: its vocabulary differs from this run's; use another exp_dir")
-        model.load_state_dict(checkpoint["model"]["state_dict"])
-        optimizer.load_state_dict(checkpoint["optimizer"])
-        scaler.load_state_dict(checkpoint["scaler"])
-        saved = checkpoint["progress"]
-        progress = Progress(**{("best_dev_score" if key == "best_wer" else key): value for key, value in saved.items()})
-        if checkpoint.get("world_size", 1) == world_size:
-            _set_random_states(checkpoint["random_states"][rank] if world_size > 1 else checkpoint["random_states"])
-        if is_main:
-            log.info("resumed from %s at step %d (epoch %d, batch %d of %d)", checkpoint_path, progress.step, progress.epoch, progress.batch_in_epoch, batches_per_epoch)
-    else:
-        if config.train.init_from:
-            init_weights(model, config.train.init_from, vocabulary)
-            if is_main:
-                log.info("weights from %s", config.train.init_from)
-        if is_main:  # (re-)estimated on this run's data, so that its features are normalised as the weights expect
-            estimate_normalization(model, frontend, train_utterances, config, device)
+
+def build_state(config: Config) -> TrainState:
+    """Processes, data, model and optimiser for ``config``, resumed from its checkpoint when there is one."""
+    exp_dir = check_run(config)
+    rank, world_size, device = setup_distributed(config.train.device)
+    exp_dir.mkdir(parents=True, exist_ok=True)
+    if rank == 0:
+        for stale in remove_stale_temporaries(exp_dir):
+            log.info("removed %s, left by an interrupted write", stale.name)
+    if config.train.threads:
+        torch.set_num_threads(config.train.threads)
+    seed_everything(config.train.seed + rank)  # ranks differ in dropout and SpecAugment, not in data order
+
+    vocabulary = build_vocabulary(config)
+    train_utterances, dev_utterances = read_training_data(config, vocabulary)
+    sampler, dataset, loader = build_loader(config, vocabulary, train_utterances, rank, world_size, device)
+    frontend = LogMel(config.features).to(device)
+    augment = SpecAugment(config.specaugment).to(device)
+    model = CTCModel(config.features.n_mels, len(vocabulary), config.model, config.features.utterance_mean_norm).to(
+        device
+    )
+    optimizer, scaler, use_amp, amp_dtype = build_optimizer(config, model, device)
+    state = TrainState(
+        config,
+        vocabulary,
+        rank,
+        world_size,
+        device,
+        exp_dir,
+        train_utterances,
+        dev_utterances,
+        sampler,
+        dataset,
+        loader,
+        frontend,
+        augment,
+        model,
+        model,
+        optimizer,
+        scaler,
+        use_amp,
+        amp_dtype,
+    )
+    if state.is_main:
+        log.info(
+            "model: %s x%d, hidden %d, %s parameters; %d training "
+            "utterances (%.1f h), %d dev; device %s, %d process(es)",
+            config.model.rnn_type,
+            config.model.num_layers,
+            config.model.hidden_size,
+            f"{model.parameter_count():,}",
+            len(train_utterances),
+            sum(u.duration for u in train_utterances) / 3600,
+            len(dev_utterances),
+            device,
+            world_size,
+        )
+    resume_or_start(state)
     if world_size > 1:
         # DDP copies rank 0's weights and buffers (the normalisation statistics) to every rank.
-        ddp = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    else:
-        ddp = model
+        state.ddp = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None
+        )
+    return state
 
-    def set_learning_rate() -> float:
-        # The schedule follows batches consumed by all ranks, so it is the same for any number of ranks.
-        consumed = progress.epoch * batches_per_epoch + progress.batch_in_epoch
-        lr = config.train.lr * lr_factor(consumed, config.train.warmup_steps, config.train.epochs * batches_per_epoch, config.train.min_lr_ratio)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        return lr
 
-    def save_checkpoint() -> None:
-        states = _random_states()
-        if world_size > 1:  # every rank's states, sent as bytes (tensors do not pickle across gloo)
-            buffer = io.BytesIO()
-            torch.save(states, buffer)
-            gathered: list = [None] * world_size
-            dist.all_gather_object(gathered, buffer.getvalue())
-            states = [torch.load(io.BytesIO(b), weights_only=True) for b in gathered]
-        if is_main:
-            atomic_save(
-                {
-                    "format": CHECKPOINT_FORMAT,
-                    "format_version": MODEL_FORMAT_VERSION,
-                    "model": model_payload(model, config_dict, vocabulary.characters),
-                    "optimizer": optimizer.state_dict(),
-                    "scaler": scaler.state_dict(),
-                    "progress": vars(progress).copy(),
-                    "world_size": world_size,
-                    "random_states": states,
-                },
-                checkpoint_path,
+def resume_or_start(state: TrainState) -> None:
+    """Continue from the checkpoint in ``exp_dir`` (weights, optimiser, position, random states), or
+    start afresh: weights from ``train.init_from`` if given, feature statistics from the data."""
+    config, path = state.config, state.checkpoint_path
+    if config.train.resume and path.exists():
+        checkpoint = load_checkpoint(path)
+        if checkpoint["model"]["vocabulary"] != state.vocabulary.characters:
+            raise ValueError(f"{path}: its vocabulary differs from this run's; use another exp_dir")
+        state.model.load_state_dict(checkpoint["model"]["state_dict"])
+        state.optimizer.load_state_dict(checkpoint["optimizer"])
+        state.scaler.load_state_dict(checkpoint["scaler"])
+        saved = checkpoint["progress"]
+        state.progress = Progress(
+            **{("best_dev_score" if key == "best_wer" else key): value for key, value in saved.items()}
+        )
+        if checkpoint.get("world_size", 1) == state.world_size:
+            _set_random_states(
+                checkpoint["random_states"][state.rank] if state.world_size > 1 else checkpoint["random_states"]
             )
+        if state.is_main:
+            p = state.progress
+            log.info(
+                "resumed from %s at step %d (epoch %d, batch %d of %d)",
+                path,
+                p.step,
+                p.epoch,
+                p.batch_in_epoch,
+                state.batches_per_epoch,
+            )
+        return
+    if config.train.init_from:
+        init_weights(state.model, config.train.init_from, state.vocabulary)
+        if state.is_main:
+            log.info("weights from %s", config.train.init_from)
+    if state.is_main:  # (re-)estimated on this run's data, so that its features are normalised as the weights expect
+        estimate_normalization(state.model, state.frontend, state.train_utterances, config, state.device)
 
-    step_log = StepLog(exp_dir, progress.step) if is_main else None
-    finished = lambda: config.train.max_steps and progress.step >= config.train.max_steps  # noqa: E731
+
+def set_learning_rate(state: TrainState) -> float:
+    """Set and return the learning rate of the current position. The schedule follows batches
+    consumed by all ranks, so it is the same for any number of ranks."""
+    config, progress = state.config, state.progress
+    batches = state.batches_per_epoch
+    consumed = progress.epoch * batches + progress.batch_in_epoch
+    lr = config.train.lr * lr_factor(
+        consumed, config.train.warmup_steps, config.train.epochs * batches, config.train.min_lr_ratio
+    )
+    for group in state.optimizer.param_groups:
+        group["lr"] = lr
+    return lr
+
+
+def save_checkpoint(state: TrainState) -> None:
+    """Write everything needed to resume exactly (every rank's random states), atomically."""
+    states = _random_states()
+    if state.world_size > 1:
+        states = gather_tensors(states, state.world_size)
+    if state.is_main:
+        checkpoint = {
+            "format": CHECKPOINT_FORMAT,
+            "format_version": MODEL_FORMAT_VERSION,
+            "model": state.model_payload(),
+            "optimizer": state.optimizer.state_dict(),
+            "scaler": state.scaler.state_dict(),
+            "progress": vars(state.progress).copy(),
+            "world_size": state.world_size,
+            "random_states": states,
+        }
+        atomic_save(checkpoint, state.checkpoint_path)
+
+
+def train_step(state: TrainState, group: list[tuple[Batch, bool]]) -> dict:
+    """One optimiser step over ``group`` (``train.accumulate_batches`` batches, each with whether it
+    is real: a rank's padding batch gets zero weight). Returns the step's figures for the log.
+
+    Each utterance's loss per target character is averaged over the utterances of the whole step
+    (all its batches, all ranks; DDP averages over ranks): every utterance weighs the same."""
+    world_size, device = state.world_size, state.device
+    utterances = sum_over_ranks(torch.tensor(float(sum(len(b.indices) for b, real in group if real))), world_size)
+    figures = {"feature_seconds": 0.0, "loss_sum": 0.0, "audio_seconds": 0.0, "padded": 0.0, "samples": 0.0}
+    state.optimizer.zero_grad(set_to_none=True)
+    for micro, (batch, real) in enumerate(group):
+        if not batch.indices:  # every file of it unreadable (skipped): nothing to learn from
+            continue
+        batch = batch.to(device)
+        feature_tick = time.perf_counter()
+        features, lengths = state.frontend(batch.waveforms, batch.sample_counts)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        figures["feature_seconds"] += time.perf_counter() - feature_tick
+        sync = micro == len(group) - 1  # all-reduce gradients once per step
+        with contextlib.nullcontext() if sync or world_size == 1 else state.ddp.no_sync():
+            with torch.autocast(device.type, dtype=state.amp_dtype, enabled=state.use_amp):
+                logits, out_lengths = state.ddp(features, lengths, state.augment)
+            loss = CTCModel.ctc_loss(
+                logits, out_lengths, batch.targets, batch.target_lengths, state.vocabulary.blank_id
+            ).sum()
+            weight = world_size / utterances.clamp_min(1).item() if real else 0.0
+            state.scaler.scale(loss * weight).backward()
+        if real:
+            figures["loss_sum"] += loss.item()
+            figures["audio_seconds"] += batch.sample_counts.sum().item() / state.config.features.sample_rate
+            figures["samples"] += batch.waveforms.numel()
+            figures["padded"] += batch.waveforms.numel() - batch.sample_counts.sum().item()
+    state.scaler.unscale_(state.optimizer)
+    figures["grad_norm"] = torch.nn.utils.clip_grad_norm_(state.model.parameters(), state.config.train.grad_clip).item()
+    state.scaler.step(state.optimizer)
+    state.scaler.update()
+    return figures
+
+
+def log_row(
+    state: TrainState, lr: float, figures: dict, utterances: int, data_seconds: float, step_seconds: float
+) -> dict:
+    """The ``train_log.csv`` row of the step just taken."""
+    return {
+        "step": state.progress.step,
+        "epoch": state.progress.epoch,
+        "loss": round(figures["loss_sum"] / max(1, utterances), 5),
+        "lr": f"{lr:.3e}",
+        "grad_norm": round(figures["grad_norm"], 4),
+        "utterances": utterances,
+        "audio_seconds": round(figures["audio_seconds"], 3),
+        "padded_fraction": round(figures["padded"] / max(1.0, figures["samples"]), 4),
+        "data_seconds": round(data_seconds, 4),
+        "feature_seconds": round(figures["feature_seconds"], 4),
+        "step_seconds": round(step_seconds, 4),
+        "audio_seconds_per_second": round(figures["audio_seconds"] / step_seconds, 2),
+    }
+
+
+def train_one_epoch(state: TrainState, observer: Observer | None) -> bool:
+    """Train from the current position to the end of the epoch (or to ``train.max_steps``);
+    return whether the epoch was completed."""
+    config, progress, sampler = state.config, state.progress, state.sampler
+    accumulate = config.train.accumulate_batches
+    sampler.epoch, sampler.start_batch = progress.epoch, progress.batch_in_epoch
+    state.dataset.epoch = progress.epoch  # before the loader copies the dataset into its workers
+    real_batches, served = sampler.real_batches, len(sampler)
+    epoch_batches = len(sampler.epoch_batches(progress.epoch))  # varies a little from epoch to epoch
+    state.model.train()
+    bar = tqdm(
+        total=-(-served // accumulate),
+        desc=f"epoch {progress.epoch + 1}/{config.train.epochs}",
+        unit="step",
+        disable=not state.is_main,
+    )
+    tick = time.perf_counter()
+    group: list[tuple[Batch, bool]] = []
+    for number, batch in enumerate(state.loader):
+        usable(batch, config.data.skip_bad)  # unreadable files: an error, or left out with data.skip_bad
+        group.append((batch, number < real_batches))  # padding batches (uneven ranks) get zero weight
+        if len(group) < accumulate and number < served - 1:
+            continue
+        data_seconds = time.perf_counter() - tick
+        lr = set_learning_rate(state)
+        figures = train_step(state, group)
+        progress.step += 1
+        progress.batch_in_epoch = min(progress.batch_in_epoch + len(group) * state.world_size, epoch_batches)
+        real_indices = [i for b, real in group if real for i in b.indices]
+        if observer is not None:
+            observer(progress, real_indices, state.model)
+        if state.step_log is not None:
+            row = log_row(state, lr, figures, len(real_indices), data_seconds, time.perf_counter() - tick)
+            state.step_log.write(row)
+            bar.set_postfix(loss=f"{row['loss']:.3f}", lr=row["lr"], audio_s_per_s=row["audio_seconds_per_second"])
+        bar.update()
+        group = []
+        if progress.step % config.train.checkpoint_every == 0 or state.finished():
+            save_checkpoint(state)
+        if state.finished():
+            break
+        tick = time.perf_counter()
+    bar.close()
+    return progress.batch_in_epoch >= epoch_batches
+
+
+@torch.no_grad()
+def dev_error_rates(state: TrainState) -> ErrorRates:
+    """Greedy WER and CER of the current weights on the dev utterances."""
+    state.model.eval()
+    hypotheses = [""] * len(state.dev_utterances)
+    batches = ordered_batches(
+        state.dev_utterances,
+        state.config.features.sample_rate,
+        state.config.data.max_batch_seconds,
+        state.config.data.num_workers,
+    )
+    for batch in tqdm(batches, desc="dev", unit="batch", leave=False, disable=not state.is_main):
+        usable(batch, skip_bad=False)  # a file that cannot be read would change the score: stop there
+        features, lengths = state.frontend(batch.waveforms.to(state.device), batch.sample_counts.to(state.device))
+        logits, out_lengths = state.model(features, lengths)
+        for index, text in zip(
+            batch.indices, greedy_decode(logits.float().log_softmax(-1), out_lengths, state.vocabulary)
+        ):
+            hypotheses[index] = text
+    state.model.train()
+    return error_rates([u.text for u in state.dev_utterances], hypotheses)
+
+
+def end_of_epoch(state: TrainState) -> bool:
+    """After a completed epoch: the epoch model (for averaging), dev WER and CER, the best model so
+    far, early stopping (all ranks agree), a checkpoint. Returns whether to stop early."""
+    config, progress = state.config, state.progress
+    progress.epoch += 1
+    progress.batch_in_epoch = 0
+    if state.is_main and config.train.average_last > 1:
+        atomic_save(state.model_payload(), state.exp_dir / f"epoch-{progress.epoch}.pt")
+        (state.exp_dir / f"epoch-{progress.epoch - config.train.average_last}.pt").unlink(missing_ok=True)
     stop_early = False
-    try:
-        while progress.epoch < config.train.epochs and not finished() and not stop_early:
-            # --- one epoch of steps ---
-            sampler.epoch, sampler.start_batch = progress.epoch, progress.batch_in_epoch
-            dataset.epoch = progress.epoch  # before the loader copies the dataset into its workers
-            real_batches, served = sampler.real_batches, len(sampler)
-            epoch_batches = len(sampler.epoch_batches(progress.epoch))  # varies a little from epoch to epoch
-            model.train()
-            bar = tqdm(total=-(-served // accumulate), desc=f"epoch {progress.epoch + 1}/{config.train.epochs}", unit="step", disable=not is_main)
-            tick = time.perf_counter()
-            group: list = []
-            for number, batch in enumerate(loader):
-                usable(batch, config.data.skip_bad)  # unreadable files: an error, or left out with data.skip_bad
-                group.append((batch, number < real_batches))  # padding batches (uneven ranks) get zero weight
-                if len(group) < accumulate and number < served - 1:
-                    continue
-                data_seconds = time.perf_counter() - tick
-                lr = set_learning_rate()
-                # Each utterance's loss per target character, averaged over the utterances of the whole
-                # step (all its batches, all ranks; DDP averages over ranks): every utterance weighs the same.
-                utterances = torch.tensor(float(sum(len(b.indices) for b, real in group if real)))
-                if world_size > 1:
-                    dist.all_reduce(utterances)
-                feature_seconds = loss_sum = audio_seconds = padded = samples = 0.0
-                optimizer.zero_grad(set_to_none=True)
-                for micro, (batch, real) in enumerate(group):
-                    if not batch.indices:  # every file of it unreadable (skipped): nothing to learn from
-                        continue
-                    batch = batch.to(device)
-                    feature_tick = time.perf_counter()
-                    features, lengths = frontend(batch.waveforms, batch.sample_counts)
-                    if device.type == "cuda":
-                        torch.cuda.synchronize()
-                    feature_seconds += time.perf_counter() - feature_tick
-                    sync = micro == len(group) - 1  # all-reduce gradients once per step
-                    with (contextlib.nullcontext() if sync or world_size == 1 else ddp.no_sync()):
-                        with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
-                            logits, out_lengths = ddp(features, lengths, augment)
-                        log_probs = logits.float().log_softmax(-1).transpose(0, 1)  # CTC wants (frames, batch, vocab)
-                        losses = ctc_loss(log_probs, batch.targets, out_lengths.cpu(), batch.target_lengths)
-                        loss = (losses / batch.target_lengths.to(losses.device).clamp_min(1)).sum()
-                        weight = world_size / utterances.clamp_min(1).item() if real else 0.0
-                        scaler.scale(loss * weight).backward()
-                    if real:
-                        loss_sum += loss.item()
-                        audio_seconds += batch.sample_counts.sum().item() / config.features.sample_rate
-                        samples += batch.waveforms.numel()
-                        padded += batch.waveforms.numel() - batch.sample_counts.sum().item()
-                scaler.unscale_(optimizer)
-                grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), config.train.grad_clip)
-                scaler.step(optimizer)
-                scaler.update()
-                progress.step += 1
-                progress.batch_in_epoch = min(progress.batch_in_epoch + len(group) * world_size, epoch_batches)
-                real_indices = [i for b, real in group if real for i in b.indices]
-                if observer is not None:
-                    observer(progress, real_indices, model)
+    if state.dev_utterances and progress.epoch % config.train.eval_every_epochs == 0:
+        if state.is_main:
+            rates = dev_error_rates(state)
+            log.info("epoch %d step %d: dev %s", progress.epoch, progress.step, rates)
+            state.step_log.scalar("dev/wer", rates.wer, progress.step)
+            score = getattr(rates, config.train.best_metric)
+            if score < progress.best_dev_score:
+                progress.best_dev_score, progress.evaluations_since_best = score, 0
+                atomic_save(
+                    state.model_payload({"dev_wer": rates.wer, "dev_cer": rates.cer}), state.exp_dir / "best.pt"
+                )
+            else:
+                progress.evaluations_since_best += 1
+            patience = config.train.early_stopping_patience
+            stop_early = bool(patience and progress.evaluations_since_best >= patience)
+            if stop_early:
+                log.info(
+                    "early stopping: no better dev %s in %d evaluations", config.train.best_metric.upper(), patience
+                )
+        flags = broadcast_values(
+            [stop_early, progress.best_dev_score, progress.evaluations_since_best], state.world_size
+        )
+        stop_early, progress.best_dev_score, progress.evaluations_since_best = flags
+    save_checkpoint(state)
+    return stop_early
 
-                step_seconds = time.perf_counter() - tick
-                if is_main:
-                    row = {
-                        "step": progress.step,
-                        "epoch": progress.epoch,
-                        "loss": round(loss_sum / max(1, len(real_indices)), 5),
-                        "lr": f"{lr:.3e}",
-                        "grad_norm": round(grad_norm.item(), 4),
-                        "utterances": len(real_indices),
-                        "audio_seconds": round(audio_seconds, 3),
-                        "padded_fraction": round(padded / max(1.0, samples), 4),
-                        "data_seconds": round(data_seconds, 4),
-                        "feature_seconds": round(feature_seconds, 4),
-                        "step_seconds": round(step_seconds, 4),
-                        "audio_seconds_per_second": round(audio_seconds / step_seconds, 2),
-                    }
-                    step_log.write(row)
-                    bar.set_postfix(loss=f"{row['loss']:.3f}", lr=row["lr"], audio_s_per_s=row["audio_seconds_per_second"])
-                bar.update()
-                group = []
-                if progress.step % config.train.checkpoint_every == 0 or finished():
-                    save_checkpoint()
-                if finished():
-                    break
-                tick = time.perf_counter()
-            bar.close()
-            if progress.batch_in_epoch < epoch_batches:
-                break  # stopped mid-epoch by max_steps
 
-            # --- end of epoch: dev WER, best model, epoch model, early stopping, checkpoint ---
-            progress.epoch += 1
-            progress.batch_in_epoch = 0
-            if is_main and config.train.average_last > 1:
-                atomic_save(model_payload(model, config_dict, vocabulary.characters), exp_dir / f"epoch-{progress.epoch}.pt")
-                stale = exp_dir / f"epoch-{progress.epoch - config.train.average_last}.pt"
-                stale.unlink(missing_ok=True)
-            if dev_utterances and progress.epoch % config.train.eval_every_epochs == 0:
-                if is_main:
-                    rates = _dev_error_rates(config, vocabulary, model, device, dev_utterances)
-                    log.info("epoch %d step %d: dev %s", progress.epoch, progress.step, rates)
-                    step_log.scalar("dev/wer", rates.wer, progress.step)
-                    score = getattr(rates, config.train.best_metric)
-                    if score < progress.best_dev_score:
-                        progress.best_dev_score, progress.evaluations_since_best = score, 0
-                        atomic_save(model_payload(model, config_dict, vocabulary.characters, {"dev_wer": rates.wer, "dev_cer": rates.cer}), exp_dir / "best.pt")
-                    else:
-                        progress.evaluations_since_best += 1
-                    patience = config.train.early_stopping_patience
-                    stop_early = bool(patience and progress.evaluations_since_best >= patience)
-                    if stop_early:
-                        log.info("early stopping: no better dev %s in %d evaluations", config.train.best_metric.upper(), patience)
-                if world_size > 1:
-                    flags = [stop_early, progress.best_dev_score, progress.evaluations_since_best]
-                    dist.broadcast_object_list(flags, src=0)
-                    stop_early, progress.best_dev_score, progress.evaluations_since_best = flags
-            save_checkpoint()
-    finally:
-        if step_log is not None:
-            step_log.close()
-
+def write_final_model(state: TrainState) -> Path:
+    """model.pt: the average of the last k epoch models when that is no worse on dev than the
+    best single epoch, else the best epoch on dev (``train.best_metric``), else (no dev set) the last weights."""
+    config, exp_dir, progress = state.config, state.exp_dir, state.progress
     final = exp_dir / "model.pt"
-    if is_main:
-        _write_final_model(config, vocabulary, model, device, dev_utterances, exp_dir, progress)
-    if world_size > 1:
-        dist.barrier()
+    metric = config.train.best_metric
+    epoch_files = sorted(exp_dir.glob("epoch-*.pt"), key=lambda p: int(p.stem.split("-")[1]))[
+        -config.train.average_last :
+    ]
+    if config.train.average_last > 1 and len(epoch_files) > 1:
+        averaged = average_model_files(epoch_files)
+        if state.dev_utterances:
+            state.model.load_state_dict(averaged["state_dict"])
+            rates = dev_error_rates(state)
+            averaged["dev_wer"], averaged["dev_cer"] = rates.wer, rates.cer
+            log.info(
+                "average of %s: dev %s (best single epoch: %s %.2f%%)",
+                ", ".join(averaged["averaged_from"]),
+                rates,
+                metric.upper(),
+                100 * progress.best_dev_score,
+            )
+        if not state.dev_utterances or getattr(rates, metric) <= progress.best_dev_score:
+            atomic_save(averaged, final)
+            log.info("model written to %s (average of the last %d epochs)", final, len(epoch_files))
+            return final
+    if (exp_dir / "best.pt").exists():
+        with open(exp_dir / "best.pt", "rb") as best, atomic_write(final) as out:
+            shutil.copyfileobj(best, out)
+    else:
+        atomic_save(state.model_payload(), final)
+    if state.dev_utterances:
+        log.info("model written to %s (best dev %s %.2f%%)", final, metric.upper(), 100 * progress.best_dev_score)
+    else:
+        log.info("model written to %s (the last weights: no dev set)", final)
     return final
 
 
-def _dev_error_rates(config: Config, vocabulary: Vocabulary, model: CTCModel, device: torch.device, dev_utterances: list[Utterance]):
-    recognizer = Recognizer(config, vocabulary, model, device)
-    hypotheses = decode_utterances(recognizer, dev_utterances, config.data.max_batch_seconds, config.data.num_workers)
-    model.train()
-    return error_rates([u.text for u in dev_utterances], hypotheses)
+def train(config: Config, observer: Observer | None = None) -> Path:
+    """Train the model ``config`` describes; return the path of the final model file (``exp_dir/model.pt``).
 
-
-def _write_final_model(config: Config, vocabulary: Vocabulary, model: CTCModel, device: torch.device, dev_utterances: list[Utterance], exp_dir: Path, progress: Progress) -> None:
-    """model.pt: the average of the last k epoch models when that is no worse on dev than the
-    best single epoch, else the best epoch on dev (``train.best_metric``), else (no dev set) the last weights."""
-    final = exp_dir / "model.pt"
-    epoch_files = sorted(exp_dir.glob("epoch-*.pt"), key=lambda p: int(p.stem.split("-")[1]))[-config.train.average_last :]
-    if config.train.average_last > 1 and len(epoch_files) > 1:
-        averaged = average_model_files(epoch_files)
-        if dev_utterances:
-            model.load_state_dict(averaged["state_dict"])
-            rates = _dev_error_rates(config, vocabulary, model, device, dev_utterances)
-            averaged["dev_wer"], averaged["dev_cer"] = rates.wer, rates.cer
-            metric = config.train.best_metric
-            log.info("average of %s: dev %s (best single epoch: %s %.2f%%)", ", ".join(averaged["averaged_from"]), rates, metric.upper(), 100 * progress.best_dev_score)
-        if not dev_utterances or getattr(rates, config.train.best_metric) <= progress.best_dev_score:
-            atomic_save(averaged, final)
-            log.info("model written to %s (average of the last %d epochs)", final, len(epoch_files))
-            return
-    if (exp_dir / "best.pt").exists():
-        shutil.copyfile(exp_dir / "best.pt", exp_dir / ".model.pt.tmp")
-        os.replace(exp_dir / ".model.pt.tmp", final)
-    else:
-        atomic_save(model_payload(model, config_to_dict(config), vocabulary.characters), final)
-    if dev_utterances:
-        log.info("model written to %s (best dev %s %.2f%%)", final, config.train.best_metric.upper(), 100 * progress.best_dev_score)
-    else:
-        log.info("model written to %s (the last weights: no dev set)", final)
+    Under ``torchrun`` each process trains on its share of every epoch's batches (DDP); rank 0
+    alone writes checkpoints, logs and model files. ``observer(progress, utterance_indices, model)``,
+    when given, is called after every optimiser step with the utterances that step used on this rank.
+    """
+    state = build_state(config)
+    state.step_log = StepLog(state.exp_dir, state.progress.step) if state.is_main else None
+    try:
+        while state.progress.epoch < config.train.epochs and not state.finished():
+            if not train_one_epoch(state, observer):
+                break  # stopped mid-epoch by max_steps
+            if end_of_epoch(state):
+                break  # early stopping
+    finally:
+        if state.step_log is not None:
+            state.step_log.close()
+    if state.is_main:
+        write_final_model(state)
+    wait_for_all(state.world_size)
+    return state.exp_dir / "model.pt"

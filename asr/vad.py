@@ -20,13 +20,15 @@ def _silero():
     try:
         from silero_vad import load_silero_vad
     except ImportError:
-        raise ValueError("decoding.vad=silero needs the silero-vad package (pip install silero-vad), or set decoding.vad=off") from None
+        raise ValueError(
+            "decoding.vad=silero needs the silero-vad package (pip install silero-vad), or set decoding.vad=off"
+        ) from None
     return load_silero_vad()
 
 
-def speech_frames(samples: np.ndarray, sample_rate: int, frame_samples: int, frames: int, threshold: float = 0.5, pad_seconds: float = 0.3) -> np.ndarray:
-    """(frames,) bool: True for output frames (``frame_samples`` long) within ``pad_seconds`` of
-    speech that Silero VAD finds with speech probability above ``threshold``."""
+def speech_stretches(samples: np.ndarray, sample_rate: int, threshold: float = 0.5) -> list[tuple[float, float]]:
+    """(start, end) in seconds of each stretch Silero VAD finds speech in, with speech probability
+    above ``threshold``."""
     import torch
     from silero_vad import get_speech_timestamps
 
@@ -36,12 +38,24 @@ def speech_frames(samples: np.ndarray, sample_rate: int, frame_samples: int, fra
 
         audio = soxr.resample(samples, sample_rate, _VAD_RATE)
     with torch.inference_mode():
-        stretches = get_speech_timestamps(torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32)), _silero(), threshold=threshold,
-                                          sampling_rate=_VAD_RATE, min_speech_duration_ms=100, speech_pad_ms=0)
+        stretches = get_speech_timestamps(
+            torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32)),
+            _silero(),
+            threshold=threshold,
+            sampling_rate=_VAD_RATE,
+            min_speech_duration_ms=100,
+            speech_pad_ms=0,
+        )
+    return [(stretch["start"] / _VAD_RATE, stretch["end"] / _VAD_RATE) for stretch in stretches]
+
+
+def speech_mask(
+    stretches: list[tuple[float, float]], frames: int, frame_seconds: float, pad_seconds: float = 0.3
+) -> np.ndarray:
+    """(frames,) bool: True for frames (``frame_seconds`` long) within ``pad_seconds`` of a stretch."""
     mask = np.zeros(frames, bool)
-    frame_seconds = frame_samples / sample_rate
-    for stretch in stretches:
-        first = max(0, int((stretch["start"] / _VAD_RATE - pad_seconds) / frame_seconds))
-        last = min(frames, int(np.ceil((stretch["end"] / _VAD_RATE + pad_seconds) / frame_seconds)))
+    for start, end in stretches:
+        first = max(0, int((start - pad_seconds) / frame_seconds))
+        last = min(frames, int(np.ceil((end + pad_seconds) / frame_seconds)))
         mask[first:last] = True
     return mask

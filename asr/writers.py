@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Callable
 
-from .transcribe import Transcription
+from .results import Transcription
 
 
 def format_timestamp(seconds: float, decimal_marker: str = ".") -> str:
@@ -46,7 +46,10 @@ def to_srt(result: Transcription, word_level: bool = False) -> str:
 
 def to_vtt(result: Transcription, word_level: bool = False) -> str:
     """WebVTT subtitles, one cue per segment (or per word)."""
-    cues = [f"{format_timestamp(start)} --> {format_timestamp(end)}\n{text}\n" for start, end, text in _cues(result, word_level)]
+    cues = [
+        f"{format_timestamp(start)} --> {format_timestamp(end)}\n{text}\n"
+        for start, end, text in _cues(result, word_level)
+    ]
     return "WEBVTT\n\n" + "\n".join(cues)
 
 
@@ -55,10 +58,14 @@ def to_tsv(result: Transcription, word_level: bool = False) -> str:
     header; with ``word_level`` one row per word and a confidence column."""
     if word_level:
         rows = ["start\tend\ttext\tconfidence"] + [
-            f"{round(1000 * w.start)}\t{round(1000 * w.end)}\t{w.word}\t{w.confidence:.4f}" for s in result.segments for w in s.words
+            f"{round(1000 * w.start)}\t{round(1000 * w.end)}\t{w.word}\t{w.confidence:.4f}"
+            for s in result.segments
+            for w in s.words
         ]
     else:
-        rows = ["start\tend\ttext"] + [f"{round(1000 * start)}\t{round(1000 * end)}\t{text}" for start, end, text in _cues(result, False)]
+        rows = ["start\tend\ttext"] + [
+            f"{round(1000 * start)}\t{round(1000 * end)}\t{text}" for start, end, text in _cues(result, False)
+        ]
     return "\n".join(rows) + "\n"
 
 

@@ -91,20 +91,28 @@ def choose_cell(grid: dict[tuple[float, float], tuple[float, float]]) -> tuple[f
 
     def neighbourhood(cell: tuple[float, float]) -> float:
         i, j = weights.index(cell[0]), scores.index(cell[1])
-        around = [grid[(weights[a], scores[b])][0] for a in range(max(i - 1, 0), min(i + 2, len(weights)))
-                  for b in range(max(j - 1, 0), min(j + 2, len(scores))) if (a, b) != (i, j) and (weights[a], scores[b]) in grid]
+        around = [
+            grid[(weights[a], scores[b])][0]
+            for a in range(max(i - 1, 0), min(i + 2, len(weights)))
+            for b in range(max(j - 1, 0), min(j + 2, len(scores)))
+            if (a, b) != (i, j) and (weights[a], scores[b]) in grid
+        ]
         return sum(around) / len(around) if around else grid[cell][0]
 
     return min(grid, key=lambda cell: (grid[cell][0], neighbourhood(cell), grid[cell][1], cell))
 
 
-def paired_bootstrap(references: list[str], ours: list[str], theirs: list[str], resamples: int = 2000, seed: int = 0) -> tuple[float, float, float]:
+def paired_bootstrap(
+    references: list[str], ours: list[str], theirs: list[str], resamples: int = 2000, seed: int = 0
+) -> tuple[float, float, float]:
     """WER of ``ours`` minus WER of ``theirs`` in points, and its 95% interval from resampling utterances
     with replacement (paired: both decoders' errors on the same resampled utterances)."""
     from asr.metrics import utterance_errors
 
     words = np.array([len(r.split()) for r in references])
-    difference = np.array([utterance_errors(r, a) - utterance_errors(r, b) for r, a, b in zip(references, ours, theirs)])
+    difference = np.array(
+        [utterance_errors(r, a) - utterance_errors(r, b) for r, a, b in zip(references, ours, theirs)]
+    )
     samples = np.random.default_rng(seed).integers(0, len(references), size=(resamples, len(references)))
     spread = 100 * difference[samples].sum(axis=1) / words[samples].sum(axis=1)
     low, high = np.percentile(spread, [2.5, 97.5])
@@ -116,15 +124,33 @@ def main() -> None:
     parser.add_argument("model", help="model file")
     parser.add_argument("manifest", help="JSON-lines manifest to decode and score")
     parser.add_argument("--lm", required=True, help="word n-gram LM (ARPA), used by both decoders")
-    parser.add_argument("--lexicon", required=True, help="lexicon (asr lm build --lexicon); its words are pyctcdecode's unigrams")
-    parser.add_argument("--dev", help="manifest to choose each decoder's LM weight and word score on (default: MANIFEST itself)")
+    parser.add_argument(
+        "--lexicon", required=True, help="lexicon (asr lm build --lexicon); its words are pyctcdecode's unigrams"
+    )
+    parser.add_argument(
+        "--dev", help="manifest to choose each decoder's LM weight and word score on (default: MANIFEST itself)"
+    )
     parser.add_argument("--beam-size", type=int, default=50)
-    parser.add_argument("--weights", default="0,0.25,0.375,0.5,0.75,1,1.5,2",
-                        help="LM weights to try, in pyctcdecode's units (comma-separated; ours gets each times ln 10)")
-    parser.add_argument("--scores", default="-2,-1,-0.5,0,1,2,3,4", help="word scores to try (comma-separated; negative ones: --scores=-2,-1)")
-    parser.add_argument("--repeats", type=int, default=5, help="passes timed on MANIFEST (the fastest counts; the --dev grid is timed once)")
+    parser.add_argument(
+        "--weights",
+        default="0,0.25,0.375,0.5,0.75,1,1.5,2",
+        help="LM weights to try, in pyctcdecode's units (comma-separated; ours gets each times ln 10)",
+    )
+    parser.add_argument(
+        "--scores",
+        default="-2,-1,-0.5,0,1,2,3,4",
+        help="word scores to try (comma-separated; negative ones: --scores=-2,-1)",
+    )
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=5,
+        help="passes timed on MANIFEST (the fastest counts; the --dev grid is timed once)",
+    )
     parser.add_argument("--thresholds", default="25,15,10,7,5", help="our beam thresholds to try at our best weights")
-    parser.add_argument("--token-beams", default="0,10,5", help="our tokens tried per frame (0: all) to try at our best weights")
+    parser.add_argument(
+        "--token-beams", default="0,10,5", help="our tokens tried per frame (0: all) to try at our best weights"
+    )
     args = parser.parse_args()
 
     from pyctcdecode import build_ctcdecoder
@@ -141,13 +167,17 @@ def main() -> None:
 
     def load(manifest: str) -> tuple[list[torch.Tensor], list[str]]:
         utterances = read_manifest(manifest, None)
-        return [prepare(out) for out in utterance_log_probs(recognizer, utterances, progress=False)], [u.text for u in utterances]
+        return [prepare(out) for out in utterance_log_probs(recognizer, utterances, progress=False)], [
+            u.text for u in utterances
+        ]
 
     outputs, references = load(args.manifest)
     tune_outputs, tune_references = load(args.dev) if args.dev else (outputs, references)
     frames = sum(len(o.array) for o in outputs)
-    print(f"machine: {cpu_name()}, 1 thread; {len(outputs)} utterances, {frames} frames; "
-          f"beam {args.beam_size}; weights chosen on {args.dev or 'the same set'}")
+    print(
+        f"machine: {cpu_name()}, 1 thread; {len(outputs)} utterances, {frames} frames; "
+        f"beam {args.beam_size}; weights chosen on {args.dev or 'the same set'}"
+    )
 
     greedy, seconds = decode_all(lambda out: greedy_decode(out.batch, out.lengths, vocabulary)[0], outputs)
     print(f"greedy: {error_rates(references, greedy)}, {seconds:.3f} s")
@@ -156,7 +186,14 @@ def main() -> None:
     labels = ["" if i == vocabulary.blank_id else token for i, token in enumerate(vocabulary.tokens)]
 
     def decoders(weight: float, score: float):
-        ours = BeamSearchDecoder(vocabulary, lm=args.lm, lexicon=args.lexicon, beam_size=args.beam_size, lm_weight=weight * LN10, word_score=score)
+        ours = BeamSearchDecoder(
+            vocabulary,
+            lm=args.lm,
+            lexicon=args.lexicon,
+            beam_size=args.beam_size,
+            lm_weight=weight * LN10,
+            word_score=score,
+        )
         theirs = build_ctcdecoder(labels, kenlm_model_path=args.lm, unigrams=words, alpha=weight, beta=score)
         return {
             "asr (flashlight)": lambda out: ours(out.batch, out.lengths)[0],
@@ -186,31 +223,59 @@ def main() -> None:
     ratios = {cell: their_grid[cell][1] / ours_grid[cell][1] for cell in ours_grid}
     both = [cell for cell in no_worse if ratios[cell] >= 10]
     ordered = sorted(ratios.values())
-    print(f"at the same weights on {args.manifest}: our WER <= pyctcdecode's in {len(no_worse)} of {len(ours_grid)} cells, "
-          f"ours >= 10x faster in {sum(r >= 10 for r in ordered)}, both in {len(both)}; "
-          f"speed-up median {ordered[len(ordered) // 2]:.1f}x ({ordered[0]:.1f}-{ordered[-1]:.1f}x)")
+    print(
+        f"at the same weights on {args.manifest}: our WER <= "
+        f"pyctcdecode's in {len(no_worse)} of {len(ours_grid)} cells, "
+        f"ours >= 10x faster in {sum(r >= 10 for r in ordered)}, both in {len(both)}; "
+        f"speed-up median {ordered[len(ordered) // 2]:.1f}x ({ordered[0]:.1f}-{ordered[-1]:.1f}x)"
+    )
 
     tune_grids = run_grid(tune_outputs, tune_references, args.dev, 1) if args.dev else grids
     best = {}  # decoder name -> (rates, seconds, weight, score, hypotheses) on MANIFEST at its chosen cell
     print(f"each decoder's weights chosen on {args.dev or 'the same set'} (`choose_cell`), used on {args.manifest}:")
-    cells = {name: choose_cell({cell: (rates.wer, rates.cer) for cell, (rates, _, _) in grid.items()}) for name, grid in tune_grids.items()}
+    cells = {
+        name: choose_cell({cell: (rates.wer, rates.cer) for cell, (rates, _, _) in grid.items()})
+        for name, grid in tune_grids.items()
+    }
     raced = race([decoders(*cell)[name] for name, cell in cells.items()], outputs, args.repeats)  # timed in turn
     for (name, (weight, score)), (hypotheses, seconds) in zip(cells.items(), raced):
         best[name] = (error_rates(references, hypotheses), seconds, weight, score, hypotheses)
     for name, (rates, seconds, weight, score, _) in best.items():
-        edge = " (on the grid's edge: a wider grid may do better)" if weight == weights[-1] or 0 < weight == weights[0] or score in (scores[0], scores[-1]) else ""
-        print(f"  {name:17s} {rates}, {seconds:.3f} s ({1000 * seconds / len(outputs):.1f} ms per utterance; lm_weight {weight:g}, word_score {score:g}){edge}")
+        edge = (
+            " (on the grid's edge: a wider grid may do better)"
+            if weight == weights[-1] or 0 < weight == weights[0] or score in (scores[0], scores[-1])
+            else ""
+        )
+        print(
+            f"  {name:17s} {rates}, {seconds:.3f} s ({1000 * seconds / len(outputs):.1f} "
+            f"ms per utterance; lm_weight {weight:g}, word_score {score:g}){edge}"
+        )
     ratio = best["pyctcdecode"][1] / best["asr (flashlight)"][1]
-    print(f"speed-up over pyctcdecode: {ratio:.1f}x (target >= 10x); WER {100 * best['asr (flashlight)'][0].wer:.2f}% vs {100 * best['pyctcdecode'][0].wer:.2f}%")
+    print(
+        f"speed-up over pyctcdecode: {ratio:.1f}x (target >= 10x); WER "
+        f"{100 * best['asr (flashlight)'][0].wer:.2f}% vs {100 * best['pyctcdecode'][0].wer:.2f}%"
+    )
     their_hypotheses = best["pyctcdecode"][4]
     difference, low, high = paired_bootstrap(references, best["asr (flashlight)"][4], their_hypotheses)
-    print(f"WER ours minus pyctcdecode's: {difference:+.2f} points (95% paired bootstrap over utterances: {low:+.2f} to {high:+.2f})")
+    print(
+        f"WER ours minus pyctcdecode's: {difference:+.2f} points (95% "
+        f"paired bootstrap over utterances: {low:+.2f} to {high:+.2f})"
+    )
 
     _, _, weight, score, _ = best["asr (flashlight)"]
     their_rates, their_seconds = best["pyctcdecode"][:2]
 
     def pruned(threshold: float, token_beam: int):
-        ours = BeamSearchDecoder(vocabulary, lm=args.lm, lexicon=args.lexicon, beam_size=args.beam_size, beam_threshold=threshold, lm_weight=weight * LN10, word_score=score, beam_size_token=token_beam)
+        ours = BeamSearchDecoder(
+            vocabulary,
+            lm=args.lm,
+            lexicon=args.lexicon,
+            beam_size=args.beam_size,
+            beam_threshold=threshold,
+            lm_weight=weight * LN10,
+            word_score=score,
+            beam_size_token=token_beam,
+        )
         return lambda out: ours(out.batch, out.lengths)[0]
 
     # Our pruning, chosen without looking at MANIFEST: the fastest setting whose WER on the tuning set
@@ -226,45 +291,76 @@ def main() -> None:
     chosen = min(good_enough, key=good_enough.get) if good_enough else None
 
     their_default = decoders(*best["pyctcdecode"][2:4])["pyctcdecode"]
-    print(f"our pruning at lm_weight {weight:g} (flashlight's {weight * LN10:.3g}), word_score {score:g}, on {args.manifest}:")
+    print(
+        f"our pruning at lm_weight {weight:g} (flashlight's "
+        f"{weight * LN10:.3g}), word_score {score:g}, on {args.manifest}:"
+    )
     fastest = quickest = None  # quickest: our fastest setting whatever its WER
     for threshold, token_beam in settings:
         if (threshold, token_beam) == chosen:  # the verdict: timed in turn with pyctcdecode's default
-            (hypotheses, seconds), (_, their_now) = race([pruned(threshold, token_beam), their_default], outputs, args.repeats)
+            (hypotheses, seconds), (_, their_now) = race(
+                [pruned(threshold, token_beam), their_default], outputs, args.repeats
+            )
         else:
             hypotheses, seconds = timed(pruned(threshold, token_beam), outputs, args.repeats)
         rates = error_rates(references, hypotheses)
         print(f"  beam_threshold {threshold:g} beam_size_token {token_beam}: {rates}, {seconds:.3f} s")
         if (threshold, token_beam) == chosen:
-            print(f"chosen on {args.dev or 'the same set'} (the fastest pruning with WER there <= pyctcdecode's, {100 * their_tuning_wer:.2f}%): "
-                  f"beam_threshold {threshold:g}, beam_size_token {token_beam}: on {args.manifest} WER {100 * rates.wer:.2f}% vs {100 * their_rates.wer:.2f}%, "
-                  f"{seconds:.3f} s vs {their_now:.3f} s (timed in turn): {their_now / seconds:.1f}x faster (target >= 10x at equal or better WER)")
+            print(
+                f"chosen on {args.dev or 'the same set'} (the fastest pruning with "
+                f"WER there <= pyctcdecode's, {100 * their_tuning_wer:.2f}%): "
+                f"beam_threshold {threshold:g}, beam_size_token {token_beam}: on "
+                f"{args.manifest} WER {100 * rates.wer:.2f}% vs {100 * their_rates.wer:.2f}%, "
+                f"{seconds:.3f} s vs {their_now:.3f} s (timed in turn): "
+                f"{their_now / seconds:.1f}x faster (target >= 10x at equal or better WER)"
+            )
         if rates.wer <= their_rates.wer and (fastest is None or seconds < fastest[1]):
             fastest = (rates, seconds, threshold, token_beam)
         if quickest is None or seconds < quickest[1]:
             quickest = (rates, seconds, threshold, token_beam, hypotheses)
     if chosen is None:
-        print(f"no pruning setting of ours reached pyctcdecode's WER on {args.dev or 'the same set'} ({100 * their_tuning_wer:.2f}%)")
+        print(
+            "no pruning setting of ours reached pyctcdecode's WER on "
+            f"{args.dev or 'the same set'} ({100 * their_tuning_wer:.2f}%)"
+        )
     if fastest:
         rates, seconds, threshold, token_beam = fastest
-        print(f"fastest of ours with WER <= pyctcdecode's on {args.manifest} ({100 * their_rates.wer:.2f}%; chosen on this set itself): beam_threshold {threshold:g}, "
-              f"beam_size_token {token_beam}: WER {100 * rates.wer:.2f}%, {seconds:.3f} s, {their_seconds / seconds:.1f}x faster")
+        print(
+            f"fastest of ours with WER <= pyctcdecode's on {args.manifest} "
+            f"({100 * their_rates.wer:.2f}%; chosen on this set itself): beam_threshold {threshold:g}, "
+            f"beam_size_token {token_beam}: WER {100 * rates.wer:.2f}%, "
+            f"{seconds:.3f} s, {their_seconds / seconds:.1f}x faster"
+        )
     else:
         print(f"no pruning setting of ours reached pyctcdecode's WER ({100 * their_rates.wer:.2f}%)")
     if quickest:
         rates, seconds, threshold, token_beam, hypotheses = quickest
         difference, low, high = paired_bootstrap(references, hypotheses, their_hypotheses)
-        print(f"quickest of ours (beam_threshold {threshold:g}, beam_size_token {token_beam}): {their_seconds / seconds:.1f}x faster; "
-              f"WER minus pyctcdecode's {difference:+.2f} points (95% paired bootstrap: {low:+.2f} to {high:+.2f})")
+        print(
+            f"quickest of ours (beam_threshold {threshold:g}, beam_size_token "
+            f"{token_beam}): {their_seconds / seconds:.1f}x faster; "
+            f"WER minus pyctcdecode's {difference:+.2f} points (95% paired bootstrap: {low:+.2f} to {high:+.2f})"
+        )
 
     _, _, weight, score, _ = best["pyctcdecode"]
     theirs = build_ctcdecoder(labels, kenlm_model_path=args.lm, unigrams=words, alpha=weight, beta=score)
-    print(f"pyctcdecode's pruning at lm_weight {weight:g}, word_score {score:g}, on {args.manifest} (its default: -5, -10):")
+    print(
+        f"pyctcdecode's pruning at lm_weight {weight:g}, word_score "
+        f"{score:g}, on {args.manifest} (its default: -5, -10):"
+    )
     for token_min_logp in (-5.0, -3.0):
         for beam_prune_logp in (-10.0, -5.0):
-            decode = lambda out: theirs.decode(out.array, beam_width=args.beam_size, token_min_logp=token_min_logp, beam_prune_logp=beam_prune_logp)
+
+            def decode(out, token_min_logp=token_min_logp, beam_prune_logp=beam_prune_logp):
+                return theirs.decode(
+                    out.array, beam_width=args.beam_size, token_min_logp=token_min_logp, beam_prune_logp=beam_prune_logp
+                )
+
             hypotheses, seconds = timed(decode, outputs, args.repeats)
-            print(f"  token_min_logp {token_min_logp:g} beam_prune_logp {beam_prune_logp:g}: {error_rates(references, hypotheses)}, {seconds:.3f} s")
+            print(
+                f"  token_min_logp {token_min_logp:g} beam_prune_logp {beam_prune_logp:g}: "
+                f"{error_rates(references, hypotheses)}, {seconds:.3f} s"
+            )
 
 
 if __name__ == "__main__":

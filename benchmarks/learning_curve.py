@@ -71,7 +71,9 @@ def plot(path: Path, hours: list[float], cers: list[float], a: float, b: float) 
     ax.plot(hours, [100 * c for c in cers], "o", color="tab:red", label="measured")
     for target in (10, 100):
         ax.plot([target], [100 * a * target**-b], "s", color="tab:blue", fillstyle="none")
-        ax.annotate(f"{100 * a * target**-b:.1f}%", (target, 100 * a * target**-b), textcoords="offset points", xytext=(5, 5))
+        ax.annotate(
+            f"{100 * a * target**-b:.1f}%", (target, 100 * a * target**-b), textcoords="offset points", xytext=(5, 5)
+        )
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("training hours")
@@ -102,7 +104,10 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     make_manifest(args.data, out / "train_all.jsonl", exclude_speakers=set(args.test_speakers))
     make_manifest(args.data, out / "test.jsonl", include_speakers=set(args.test_speakers))
-    records = [{"audio_filepath": str(u.audio_filepath), "duration": u.duration, "text": u.text} for u in read_manifest(out / "train_all.jsonl")]
+    records = [
+        {"audio_filepath": str(u.audio_filepath), "duration": u.duration, "text": u.text}
+        for u in read_manifest(out / "train_all.jsonl")
+    ]
     test = read_manifest(out / "test.jsonl")
     if not records or not test:
         parser.error(f"{args.data}: no training or no test utterances for test speakers {' '.join(args.test_speakers)}")

@@ -28,7 +28,9 @@ SHAPES = [
 ]
 
 
-def step_seconds(model: CTCModel, x: torch.Tensor, lengths: torch.Tensor, packed: bool, repeats: int) -> tuple[float, torch.Tensor]:
+def step_seconds(
+    model: CTCModel, x: torch.Tensor, lengths: torch.Tensor, packed: bool, repeats: int
+) -> tuple[float, torch.Tensor]:
     best, out = float("inf"), None
     for _ in range(repeats):
         model.zero_grad()
@@ -56,7 +58,10 @@ def main() -> None:
         lengths = torch.linspace(frames, frames * 0.7, batch).long()  # as a length-sorted batch has
         packed, reference = step_seconds(model, x, lengths, True, args.repeats)
         unpacked, out = step_seconds(model, x, lengths, False, args.repeats)
-        print(f"| {name} | {batch} x {frames} | {packed:.3f} s | {unpacked:.3f} s | {packed / unpacked:.1f}x | {(out - reference).abs().max().item():.1e} |")
+        print(
+            f"| {name} | {batch} x {frames} | {packed:.3f} s | {unpacked:.3f} s | "
+            f"{packed / unpacked:.1f}x | {(out - reference).abs().max().item():.1e} |"
+        )
 
 
 if __name__ == "__main__":

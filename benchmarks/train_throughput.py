@@ -23,7 +23,8 @@ from pathlib import Path
 import torch
 
 from asr.config import load_config
-from asr.data import DurationBatchSampler, perturbation_speed, read_manifest
+from asr.augment import perturbation_speed
+from asr.data import DurationBatchSampler, read_manifest
 from asr.librispeech import make_manifest
 from asr.train import train
 from machine import cpu_name  # benchmarks/machine.py, beside this script
@@ -59,16 +60,26 @@ def main() -> None:
     step_seconds = total("step_seconds")
     audio = total("audio_seconds")
     padded_audio = sum(float(r["audio_seconds"]) / (1 - float(r["padded_fraction"])) for r in rows)
-    sampler = DurationBatchSampler(durations, config.data.max_batch_seconds, seed=config.train.seed, speeds=config.data.speed_perturbation)
+    sampler = DurationBatchSampler(
+        durations, config.data.max_batch_seconds, seed=config.train.seed, speeds=config.data.speed_perturbation
+    )
     epoch = sampler.epoch_batches(0)
-    played = [d / perturbation_speed(config.data.speed_perturbation, config.train.seed, 0, i) for i, d in enumerate(durations)]
+    played = [
+        d / perturbation_speed(config.data.speed_perturbation, config.train.seed, 0, i) for i, d in enumerate(durations)
+    ]
     epoch_padded = sum(len(b) * max(played[i] for i in b) for b in epoch)
 
     print(f"\nmachine: {cpu_name()}, {torch.get_num_threads()} torch threads, device {config.train.device}")
-    print(f"model: {config.model.rnn_type} x{config.model.num_layers}, hidden {config.model.hidden_size}; max_batch_seconds {config.data.max_batch_seconds}")
+    print(
+        f"model: {config.model.rnn_type} x{config.model.num_layers}, hidden "
+        f"{config.model.hidden_size}; max_batch_seconds {config.data.max_batch_seconds}"
+    )
     print(f"steps measured: {len(rows)} (after {args.warmup} warm-up), {audio:.0f} s of audio in {step_seconds:.1f} s")
     print(f"throughput: {audio / step_seconds:.1f} audio-seconds per second")
-    print(f"padded fraction: {1 - audio / padded_audio:.3f} in the steps trained, {1 - sum(played) / epoch_padded:.3f} over a whole epoch (target <= 0.10)")
+    print(
+        f"padded fraction: {1 - audio / padded_audio:.3f} in the steps trained, "
+        f"{1 - sum(played) / epoch_padded:.3f} over a whole epoch (target <= 0.10)"
+    )
     print(f"feature share of step time: {total('feature_seconds') / step_seconds:.3f} (target <= 0.10)")
     print(f"data-wait share of step time: {total('data_seconds') / step_seconds:.3f}")
 

@@ -35,7 +35,8 @@ def measure(model_path: str, paths: list[str], threads: int, batch_size: int, de
     import asr
     from asr.config import load_config
     from asr.model import CTCModel
-    from asr.recognizer import Recognizer, pick_device
+    from asr.distributed import pick_device
+    from asr.recognizer import Recognizer
     from asr.text import Vocabulary
 
     torch.set_num_threads(threads)
@@ -71,7 +72,19 @@ def measure(model_path: str, paths: list[str], threads: int, batch_size: int, de
 
 
 def run_child(args: argparse.Namespace, paths: list[str]) -> dict:
-    command = [sys.executable, __file__, args.model, "--child", "--threads", str(args.threads), "--batch-size", str(args.batch_size), "--device", args.device, *paths]
+    command = [
+        sys.executable,
+        __file__,
+        args.model,
+        "--child",
+        "--threads",
+        str(args.threads),
+        "--batch-size",
+        str(args.batch_size),
+        "--device",
+        args.device,
+        *paths,
+    ]
     done = subprocess.run(command, capture_output=True, text=True, check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -95,9 +108,18 @@ def make_long_file(paths: list[str], minutes: float, out: Path) -> None:
 
 def report(title: str, figures: dict) -> None:
     print(f"{title}: {figures['files']} file(s), {figures['audio_hours']:.3f} h of audio, {figures['failed']} failed")
-    print(f"  model: {figures['parameters'] / 1e6:.1f} M parameters, loaded in {figures['load_seconds']:.1f} s, on {figures['device']}, {figures['threads']} threads")
-    print(f"  transcription: {figures['transcribe_seconds']:.1f} s, real-time factor {figures['rtf']:.4f} (target <= 0.05)")
-    print(f"  peak RSS: {figures['peak_rss_mb']:.0f} MB" + (f", peak GPU memory allocated: {figures['peak_gpu_mb']:.0f} MB" if figures['peak_gpu_mb'] else ""))
+    print(
+        f"  model: {figures['parameters'] / 1e6:.1f} M parameters, loaded in "
+        f"{figures['load_seconds']:.1f} s, on {figures['device']}, {figures['threads']} threads"
+    )
+    print(
+        f"  transcription: {figures['transcribe_seconds']:.1f} s, "
+        f"real-time factor {figures['rtf']:.4f} (target <= 0.05)"
+    )
+    print(
+        f"  peak RSS: {figures['peak_rss_mb']:.0f} MB"
+        + (f", peak GPU memory allocated: {figures['peak_gpu_mb']:.0f} MB" if figures["peak_gpu_mb"] else "")
+    )
 
 
 def main() -> None:

@@ -38,18 +38,31 @@ def main() -> None:
         pairs = {"align": list(zip(truth, aligned))}
         got = [w for s in model.transcribe(audio).segments for w in s.words]
         matcher = difflib.SequenceMatcher(None, [w for w, _, _ in truth], [g.word for g in got], autojunk=False)
-        pairs["transcribe"] = [(truth[a + k], got[b + k]) for a, b, n in matcher.get_matching_blocks() for k in range(n)]
+        pairs["transcribe"] = [
+            (truth[a + k], got[b + k]) for a, b, n in matcher.get_matching_blocks() for k in range(n)
+        ]
         recognised += len(pairs["transcribe"])
         total += len(truth)
         for how, matched in pairs.items():
-            worst = max((max(abs(w.start - start), abs(w.end - end)), word) for (word, start, end), w in matched) if matched else (0.0, "")
+            worst = (
+                max((max(abs(w.start - start), abs(w.end - end)), word) for (word, start, end), w in matched)
+                if matched
+                else (0.0, "")
+            )
             errors[how] += [max(abs(w.start - start), abs(w.end - end)) for (_, start, end), w in matched]
-            print(f"seed {seed} {how:10s}: {len(matched):2d} of {len(truth)} words timed, worst {1000 * worst[0]:.0f} ms ({worst[1]})")
+            print(
+                f"seed {seed} {how:10s}: {len(matched):2d} of {len(truth)} "
+                f"words timed, worst {1000 * worst[0]:.0f} ms ({worst[1]})"
+            )
     for how, errs in errors.items():
         within = sum(e <= 0.1 for e in errs)
         errs = sorted(errs)
-        print(f"{how}: {within} of {len(errs)} timed words within 100 ms at both edges; median worst-edge error "
-              f"{1000 * errs[len(errs) // 2]:.0f} ms, max {1000 * errs[-1]:.0f} ms" if errs else f"{how}: no words timed")
+        print(
+            f"{how}: {within} of {len(errs)} timed words within 100 ms at both edges; median worst-edge error "
+            f"{1000 * errs[len(errs) // 2]:.0f} ms, max {1000 * errs[-1]:.0f} ms"
+            if errs
+            else f"{how}: no words timed"
+        )
     print(f"transcribe recognised {recognised} of {total} words")
 
 

@@ -18,8 +18,17 @@ from asr.download import LIBRISPEECH_MD5, LIBRISPEECH_MIRRORS, DownloadError, do
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("root", help="folder to download into")
-    parser.add_argument("--subsets", nargs="+", default=["dev-clean", "dev-other", "test-clean", "test-other"], choices=list(LIBRISPEECH_MD5), metavar="SUBSET", help=f"any of {', '.join(LIBRISPEECH_MD5)} (default: the dev and test sets)")
-    parser.add_argument("--mirror", default="openslr", help=f"{', '.join(LIBRISPEECH_MIRRORS)} or a base URL (default: openslr)")
+    parser.add_argument(
+        "--subsets",
+        nargs="+",
+        default=["dev-clean", "dev-other", "test-clean", "test-other"],
+        choices=list(LIBRISPEECH_MD5),
+        metavar="SUBSET",
+        help=f"any of {', '.join(LIBRISPEECH_MD5)} (default: the dev and test sets)",
+    )
+    parser.add_argument(
+        "--mirror", default="openslr", help=f"{', '.join(LIBRISPEECH_MIRRORS)} or a base URL (default: openslr)"
+    )
     parser.add_argument("--keep-archives", action="store_true", help="keep the .tar.gz files after extraction")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")

@@ -22,8 +22,17 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("root", help="folder to download into")
     default = ["3-gram.pruned.1e-7.arpa.gz", "librispeech-vocab.txt", "librispeech-lexicon.txt"]
-    parser.add_argument("--files", nargs="+", default=default, choices=list(LIBRISPEECH_LM_SIZES), metavar="FILE", help=f"any of {', '.join(LIBRISPEECH_LM_SIZES)} (default: {' '.join(default)})")
-    parser.add_argument("--mirror", default="openslr", help=f"{', '.join(LIBRISPEECH_LM_MIRRORS)} or a base URL (default: openslr)")
+    parser.add_argument(
+        "--files",
+        nargs="+",
+        default=default,
+        choices=list(LIBRISPEECH_LM_SIZES),
+        metavar="FILE",
+        help=f"any of {', '.join(LIBRISPEECH_LM_SIZES)} (default: {' '.join(default)})",
+    )
+    parser.add_argument(
+        "--mirror", default="openslr", help=f"{', '.join(LIBRISPEECH_LM_MIRRORS)} or a base URL (default: openslr)"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:

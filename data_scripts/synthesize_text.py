@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""Speak the texts of a manifest (or a text file, one utterance per line) with random eSpeak NG voices,
+r"""Speak the texts of a manifest (or a text file, one utterance per line) with random eSpeak NG voices,
 offline: wavs plus OUT_DIR/synthetic.jsonl, to mix into a small real training set.
 
-    python data_scripts/synthesize_text.py data/train.jsonl data/synthetic --phrase-words 2 5 --mixed data/train_mixed.jsonl
+    python data_scripts/synthesize_text.py data/train.jsonl data/synthetic --phrase-words 2 5 \
+        --mixed data/train_mixed.jsonl
 
 With --phrase-words MIN MAX each text is cut into phrases of MIN to MAX consecutive words, each spoken
 on its own: short utterances are what gets a character CTC model off its all-blank plateau fast.
@@ -45,8 +46,16 @@ def main() -> None:
     parser.add_argument("texts", help="manifest (.jsonl) or text file whose utterances are spoken")
     parser.add_argument("out_dir", help="folder for wavs/synthetic/ and synthetic.jsonl")
     parser.add_argument("--copies", type=int, default=1, help="times each text is spoken, each by another random voice")
-    parser.add_argument("--phrase-words", type=int, nargs=2, metavar=("MIN", "MAX"), help="speak phrases of MIN to MAX words instead of whole texts")
-    parser.add_argument("--mixed", help="also write this manifest: the input manifest's utterances plus the synthetic ones")
+    parser.add_argument(
+        "--phrase-words",
+        type=int,
+        nargs=2,
+        metavar=("MIN", "MAX"),
+        help="speak phrases of MIN to MAX words instead of whole texts",
+    )
+    parser.add_argument(
+        "--mixed", help="also write this manifest: the input manifest's utterances plus the synthetic ones"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=2, help="synthesis processes")
     args = parser.parse_args()
@@ -59,7 +68,10 @@ def main() -> None:
         if not args.texts.endswith(".jsonl"):
             parser.error("--mixed needs a manifest (.jsonl) as input")
         utterances = read_manifest(args.texts) + read_manifest(synthetic)
-        write_manifest(args.mixed, ({"audio_filepath": str(u.audio_filepath), "duration": u.duration, "text": u.text} for u in utterances))
+        write_manifest(
+            args.mixed,
+            ({"audio_filepath": str(u.audio_filepath), "duration": u.duration, "text": u.text} for u in utterances),
+        )
         print(args.mixed)
 
 

@@ -58,7 +58,9 @@ def trained_digits_corpus(tmp_path_factory) -> dict[str, Path]:
     """A digits corpus big enough to train a usable model in about two minutes; utterances of up to
     two digit strings teach the model to go on after a pause, as in long recordings."""
     out = tmp_path_factory.mktemp("digits_trained")
-    return make_digits_corpus(out, train_utterances=1200, dev_utterances=20, test_utterances=40, seed=5, workers=2, max_groups=2)
+    return make_digits_corpus(
+        out, train_utterances=1200, dev_utterances=20, test_utterances=40, seed=5, workers=2, max_groups=2
+    )
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,9 @@ from asr.audio import AudioError, audio_duration, load_audio
 from .conftest import speech
 
 
-@pytest.mark.parametrize("fmt,subtype", [("WAV", "PCM_16"), ("FLAC", "PCM_24"), ("OGG", "VORBIS"), ("MP3", "MPEG_LAYER_III")])
+@pytest.mark.parametrize(
+    "fmt,subtype", [("WAV", "PCM_16"), ("FLAC", "PCM_24"), ("OGG", "VORBIS"), ("MP3", "MPEG_LAYER_III")]
+)
 def test_formats_load_as_mono_16k(tmp_path, fmt, subtype):
     audio = speech("four five six", sample_rate=22050)
     stereo = np.stack([audio, 0.5 * audio], axis=1)

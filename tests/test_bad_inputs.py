@@ -40,13 +40,17 @@ def save_untrained_model(config: Config, path: Path) -> Path:
 
 
 @pytest.mark.parametrize("field", ["lm", "lexicon"])
-def test_a_model_file_naming_a_file_that_is_no_lm_gets_an_error_that_does_not_show_its_contents(untrained_model_config, tmp_path, field):
+def test_a_model_file_naming_a_file_that_is_no_lm_gets_an_error_that_does_not_show_its_contents(
+    untrained_model_config, tmp_path, field
+):
     secret = tmp_path / "passwd"
     secret.write_text(SECRET + "\nsecond line\n")
     lm = tmp_path / "lm.arpa"
     lm.write_text("\\data\\\nngram 1=3\n\n\\1-grams:\n-1.0\t<s>\t0\n-1.0\t</s>\n-0.5\tone\n\n\\end\\\n")
     decoding = {"lm": str(lm), "lexicon": "", field: str(secret)}
-    config = dataclasses.replace(untrained_model_config, decoding=dataclasses.replace(untrained_model_config.decoding, method="beam", **decoding))
+    config = dataclasses.replace(
+        untrained_model_config, decoding=dataclasses.replace(untrained_model_config.decoding, method="beam", **decoding)
+    )
     model = save_untrained_model(config, tmp_path / "crafted.pt")
     audio = write_wav(tmp_path / "a.wav", (0.1 * np.sin(np.arange(16000) / 5)).astype(np.float32))
     result = run_asr("transcribe", str(model), str(audio))
@@ -109,7 +113,9 @@ def test_arrays_in_either_channel_layout_and_integer_arrays_give_the_same_sample
     left, right = (0.5 * rng.uniform(-1, 1, (2, 16000))).astype(np.float32)
     mono = (left + right) / 2
     np.testing.assert_allclose(prepare_samples(np.stack([left, right]), 16000), mono, atol=1e-7)  # (channels, samples)
-    np.testing.assert_allclose(prepare_samples(np.stack([left, right], axis=1), 16000), mono, atol=1e-7)  # soundfile's (samples, channels)
+    np.testing.assert_allclose(
+        prepare_samples(np.stack([left, right], axis=1), 16000), mono, atol=1e-7
+    )  # soundfile's (samples, channels)
     as_int16 = np.round(left * 32768).astype(np.int16)
     np.testing.assert_allclose(prepare_samples(as_int16, 16000), left, atol=1 / 32768)
     as_uint8 = np.round(left * 128 + 128).astype(np.uint8)
@@ -150,7 +156,9 @@ def test_a_batch_size_below_one_is_refused_by_the_cli_and_the_api(untrained_mode
 
 
 @pytest.mark.parametrize("samples", [1, 100, 256, 400])
-def test_very_short_audio_gives_an_empty_or_short_transcript_and_does_not_touch_its_batch(untrained_model_config, tmp_path, samples):
+def test_very_short_audio_gives_an_empty_or_short_transcript_and_does_not_touch_its_batch(
+    untrained_model_config, tmp_path, samples
+):
     import asr
 
     model = asr.load_model(save_untrained_model(untrained_model_config, tmp_path / "m.pt"), device="cpu")
@@ -192,14 +200,20 @@ def test_a_truncated_file_is_reported_unless_truncation_is_allowed(tmp_path, suf
     assert 8000 < len(kept) < 24000
 
 
-def test_the_cli_reports_a_truncated_file_and_transcribes_the_rest_or_all_with_allow_truncated(untrained_model_config, tmp_path):
+def test_the_cli_reports_a_truncated_file_and_transcribes_the_rest_or_all_with_allow_truncated(
+    untrained_model_config, tmp_path
+):
     paths = truncated_copies(tmp_path)
     model = save_untrained_model(untrained_model_config, tmp_path / "m.pt")
     files = [str(paths["whole wav"]), str(paths["wav"]), str(paths["mp3"])]
     strict = run_asr("transcribe", str(model), *files)
     assert strict.returncode == 1, strict.stderr
     errors = [line for line in strict.stderr.splitlines() if line.startswith("asr: error:")]
-    assert len(errors) == 2 and "truncated.wav: truncated audio" in errors[0] and "truncated.mp3: truncated audio" in errors[1]
+    assert (
+        len(errors) == 2
+        and "truncated.wav: truncated audio" in errors[0]
+        and "truncated.mp3: truncated audio" in errors[1]
+    )
     assert strict.stdout.startswith(files[0] + "\t") and len(strict.stdout.splitlines()) == 1
     allowed = run_asr("transcribe", str(model), *files, "--allow-truncated")
     assert allowed.returncode == 0, allowed.stderr
@@ -207,10 +221,22 @@ def test_the_cli_reports_a_truncated_file_and_transcribes_the_rest_or_all_with_a
 
 
 BAD_TRAINING_VALUES = [
-    "train.epochs=0", "train.epochs=-3", "train.max_steps=-1", "train.checkpoint_every=0", "train.checkpoint_every=-5",
-    "train.grad_clip=-1.0", "model.hidden_size=-8", "features.n_mels=0", "model.rnn_type=transformer",
-    "model.time_subsampling=3", "train.amp_dtype=fp8", "decoding.method=sampling", "data.max_batch_seconds=0",
-    "model.dropout=1.5", "decoding.chunk_seconds=2", "train.device=tpu",
+    "train.epochs=0",
+    "train.epochs=-3",
+    "train.max_steps=-1",
+    "train.checkpoint_every=0",
+    "train.checkpoint_every=-5",
+    "train.grad_clip=-1.0",
+    "model.hidden_size=-8",
+    "features.n_mels=0",
+    "model.rnn_type=transformer",
+    "model.time_subsampling=3",
+    "train.amp_dtype=fp8",
+    "decoding.method=sampling",
+    "data.max_batch_seconds=0",
+    "model.dropout=1.5",
+    "decoding.chunk_seconds=2",
+    "train.device=tpu",
 ]
 
 
@@ -225,20 +251,27 @@ def test_a_config_value_no_run_can_use_is_refused_at_load_with_the_file_and_key_
         load_config(path, [override])
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("- train\n- model\n", "a config is a mapping of sections"),
-    ("42\n", "a config is a mapping of sections"),
-    ("", "empty config file"),
-    ("train: [1, 2]\n", "section 'train' must be a mapping"),
-    ("train:\n  epochs: 2\n lr: 3\n", "line 3 not valid YAML"),
-    ("model:\n  hidden_size: big\n", "model.hidden_size: expected int"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("- train\n- model\n", "a config is a mapping of sections"),
+        ("42\n", "a config is a mapping of sections"),
+        ("", "empty config file"),
+        ("train: [1, 2]\n", "section 'train' must be a mapping"),
+        ("train:\n  epochs: 2\n lr: 3\n", "line 3 not valid YAML"),
+        ("model:\n  hidden_size: big\n", "model.hidden_size: expected int"),
+    ],
+)
 def test_a_config_file_that_is_not_a_config_gets_a_one_line_error(tmp_path, text, message):
     path = tmp_path / "config.yaml"
     path.write_text(text)
     result = run_asr("train", str(path))
     assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert result.stderr.strip().splitlines() == [result.stderr.strip()] and str(path) in result.stderr and message in result.stderr, result.stderr
+    assert (
+        result.stderr.strip().splitlines() == [result.stderr.strip()]
+        and str(path) in result.stderr
+        and message in result.stderr
+    ), result.stderr
 
 
 def test_training_refuses_a_run_that_would_write_an_untrained_model(tmp_path):
@@ -252,7 +285,9 @@ def test_training_refuses_a_run_that_would_write_an_untrained_model(tmp_path):
     config.data.train_manifest = str(manifest)
     config.data.max_duration = 1.0
     config.train.exp_dir = str(tmp_path / "exp")
-    with pytest.raises(ValueError, match=r"train\.jsonl: no training utterance is at most data\.max_duration \(1\.0 s\) long"):
+    with pytest.raises(
+        ValueError, match=r"train\.jsonl: no training utterance is at most data\.max_duration \(1\.0 s\) long"
+    ):
         train(config)
     config.data.max_duration = 30.0
     (tmp_path / "file").write_text("")
@@ -278,7 +313,10 @@ MODEL_FILE_DAMAGE = {
     "no config": (lambda d: d.pop("config"), "config must be a dict, but it is missing"),
     "no state_dict": (lambda d: d.pop("state_dict"), "state_dict must be a dict, but it is missing"),
     "string vocabulary": (lambda d: d.update(vocabulary="abc"), "vocabulary must be a list, but it is a str"),
-    "wrong shapes": (lambda d: d["state_dict"].update({"output.weight": torch.zeros(3, 3)}), "its weights do not fit its config"),
+    "wrong shapes": (
+        lambda d: d["state_dict"].update({"output.weight": torch.zeros(3, 3)}),
+        "its weights do not fit its config",
+    ),
     "bad config value": (lambda d: d["config"]["model"].update(hidden_size=-4), "model.hidden_size must be 1 or more"),
 }
 
@@ -293,7 +331,9 @@ def test_a_damaged_model_file_gets_a_one_line_error_naming_it(untrained_model_co
     audio = write_wav(tmp_path / "a.wav", np.zeros(16000, np.float32))
     result = run_asr("transcribe", str(path), str(audio))
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1 and str(path) in result.stderr and message in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and str(path) in result.stderr and message in result.stderr, (
+        result.stderr
+    )
 
 
 class _Runs:  # pickled by reference: loading it with weights_only=False would import and call it
@@ -306,8 +346,12 @@ def test_what_is_not_a_model_file_gets_a_one_line_error(tmp_path, kind):
     import os
 
     path = tmp_path / "model.pt"
-    expected = {"directory": "is a folder, not a model file", "symlink loop": "no such file",
-                "fifo": "not a regular file", "pickle with code": "not a safe model file"}[kind]
+    expected = {
+        "directory": "is a folder, not a model file",
+        "symlink loop": "no such file",
+        "fifo": "not a regular file",
+        "pickle with code": "not a safe model file",
+    }[kind]
     if kind == "directory":
         path.mkdir()
     elif kind == "symlink loop":
@@ -320,14 +364,27 @@ def test_what_is_not_a_model_file_gets_a_one_line_error(tmp_path, kind):
     audio = write_wav(tmp_path / "a.wav", np.zeros(16000, np.float32))
     result = run_asr("transcribe", str(path), str(audio))
     assert result.returncode == 2 and expected in result.stderr and str(path) in result.stderr, result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1 and "weights_only" not in result.stderr and "this ran" not in result.stdout
+    assert (
+        len(result.stderr.strip().splitlines()) == 1
+        and "weights_only" not in result.stderr
+        and "this ran" not in result.stdout
+    )
 
 
-@pytest.mark.parametrize(("line", "message"), [
-    (b'{"audio_filepath": 42, "duration": 1.0, "text": "one"}\n', "audio_filepath must be a path (a non-empty string), not 42"),
-    (b'{"audio_filepath": null, "duration": 1.0, "text": "one"}\n', "audio_filepath must be a path (a non-empty string), not None"),
-    (b'{"audio_filepath": "a.wav", "duration": 1.0, "text": "caf\xe9"}\n', "not UTF-8 text"),
-])
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        (
+            b'{"audio_filepath": 42, "duration": 1.0, "text": "one"}\n',
+            "audio_filepath must be a path (a non-empty string), not 42",
+        ),
+        (
+            b'{"audio_filepath": null, "duration": 1.0, "text": "one"}\n',
+            "audio_filepath must be a path (a non-empty string), not None",
+        ),
+        (b'{"audio_filepath": "a.wav", "duration": 1.0, "text": "caf\xe9"}\n', "not UTF-8 text"),
+    ],
+)
 def test_a_bad_manifest_line_is_named_by_file_and_line(untrained_model_config, tmp_path, line, message):
     write_wav(tmp_path / "a.wav", np.zeros(16000, np.float32))
     manifest = tmp_path / "test.jsonl"
@@ -338,7 +395,9 @@ def test_a_bad_manifest_line_is_named_by_file_and_line(untrained_model_config, t
     assert len(result.stderr.strip().splitlines()) == 1
 
 
-def test_corrupt_audio_stops_evaluation_with_one_line_and_is_skipped_in_training_with_skip_bad(untrained_model_config, tmp_path):
+def test_corrupt_audio_stops_evaluation_with_one_line_and_is_skipped_in_training_with_skip_bad(
+    untrained_model_config, tmp_path
+):
     from asr.config import config_to_dict
     import yaml
 
@@ -357,7 +416,9 @@ def test_corrupt_audio_stops_evaluation_with_one_line_and_is_skipped_in_training
     assert message.startswith(f"asr: error: {tmp_path / '3.wav'}: not a readable audio file"), message
 
     values = config_to_dict(untrained_model_config)
-    values["data"].update(train_manifest=str(manifest), dev_manifest="", skip_bad=True, num_workers=0, max_batch_seconds=3.0)
+    values["data"].update(
+        train_manifest=str(manifest), dev_manifest="", skip_bad=True, num_workers=0, max_batch_seconds=3.0
+    )
     values["train"].update(exp_dir=str(tmp_path / "exp"), epochs=1)
     config_path = tmp_path / "config.yaml"
     config_path.write_text(yaml.safe_dump(values))
@@ -372,7 +433,11 @@ def test_corrupt_audio_stops_evaluation_with_one_line_and_is_skipped_in_training
     values["train"]["exp_dir"] = str(tmp_path / "exp2")
     config_path.write_text(yaml.safe_dump(values))
     strict = run_asr("train", str(config_path))
-    assert strict.returncode == 2 and "3.wav: not a readable audio file" in strict.stderr and "Traceback" not in strict.stderr, strict.stderr
+    assert (
+        strict.returncode == 2
+        and "3.wav: not a readable audio file" in strict.stderr
+        and "Traceback" not in strict.stderr
+    ), strict.stderr
 
 
 def test_a_rerun_removes_what_a_killed_write_left_and_files_get_the_umask(untrained_model_config, tmp_path):

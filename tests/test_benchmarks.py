@@ -41,9 +41,28 @@ def test_learning_curve_trains_each_share_plots_and_predicts(tmp_path):
         (chapter / f"{speaker}-100.trans.txt").write_text("\n".join(lines) + "\n")
     config = Path(__file__).resolve().parents[1] / "recipes" / "librispeech" / "config_cpu.yaml"
     out = tmp_path / "curve"
-    tiny = ["model.hidden_size=16", "model.num_layers=1", "model.conv_channels=4", "train.epochs=1", "data.max_batch_seconds=20", "train.threads=1"]
-    done = subprocess.run([sys.executable, str(BENCHMARKS / "learning_curve.py"), str(config), str(root.parent), "--out-dir", str(out), *tiny],
-                          capture_output=True, text=True, timeout=600)
+    tiny = [
+        "model.hidden_size=16",
+        "model.num_layers=1",
+        "model.conv_channels=4",
+        "train.epochs=1",
+        "data.max_batch_seconds=20",
+        "train.threads=1",
+    ]
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(BENCHMARKS / "learning_curve.py"),
+            str(config),
+            str(root.parent),
+            "--out-dir",
+            str(out),
+            *tiny,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     rows = [line.split("\t") for line in (out / "learning_curve.tsv").read_text().splitlines()[1:]]
     measured = [r for r in rows if r[3] == "measured"]

@@ -9,7 +9,9 @@ from asr.config import config_to_dict
 
 
 def run_asr(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "asr.cli", *args], capture_output=True, text=True, cwd=cwd, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "asr.cli", *args], capture_output=True, text=True, cwd=cwd, timeout=600
+    )
 
 
 def test_train_then_evaluate_from_the_command_line(tiny_config, digits_corpus, tmp_path):
@@ -17,7 +19,9 @@ def test_train_then_evaluate_from_the_command_line(tiny_config, digits_corpus, t
     values = config_to_dict(tiny_config)
     values["train"]["exp_dir"] = "exp"  # relative: resolves against the config's folder
     config_path.write_text(yaml.safe_dump(values))
-    trained = run_asr("train", str(config_path), "train.epochs=1", "model.rnn_type=gru", cwd=digits_corpus["train"].parent)
+    trained = run_asr(
+        "train", str(config_path), "train.epochs=1", "model.rnn_type=gru", cwd=digits_corpus["train"].parent
+    )
     assert trained.returncode == 0, trained.stderr
     model = tmp_path / "exp" / "model.pt"
     assert trained.stdout.strip().endswith(str(model))

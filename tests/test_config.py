@@ -8,11 +8,30 @@ def test_yaml_with_overrides(tmp_path, monkeypatch):
     path.parent.mkdir()
     path.write_text("data:\n  train_manifest: data/train.jsonl\nmodel:\n  hidden_size: 64\ntrain:\n  lr: 1\n")
     monkeypatch.chdir(tmp_path)
-    config = load_config(path, ["model.rnn_type=gru", "train.epochs=3", "specaugment.enabled=false", "train.exp_dir=runs/a"])
+    config = load_config(
+        path, ["model.rnn_type=gru", "train.epochs=3", "specaugment.enabled=false", "train.exp_dir=runs/a"]
+    )
     assert config.model.rnn_type == "gru" and config.model.hidden_size == 64
     assert config.train.epochs == 3 and config.train.lr == 1.0 and config.specaugment.enabled is False
     assert config.data.train_manifest == str(path.parent / "data" / "train.jsonl")  # relative to the file
     assert config.train.exp_dir == str(tmp_path / "runs" / "a")  # overrides: relative to the working directory
+
+
+def test_a_yaml_file_among_the_overrides_is_laid_over_the_config_in_order(tmp_path):
+    (tmp_path / "stage").mkdir()
+    base = tmp_path / "config.yaml"
+    base.write_text("data:\n  max_batch_seconds: 60\n  dev_manifest: dev.jsonl\ntrain:\n  epochs: 45\n  lr: 1e-3\n")
+    overlay = tmp_path / "stage" / "pretrain.yaml"
+    overlay.write_text(
+        'data:\n  dev_manifest: ""\n  max_batch_seconds: 20\n  train_manifest: phrases.jsonl\n'
+        "model:\ntrain:\n  epochs: 6\n"
+    )
+    config = load_config(base, ["train.epochs=20", "train.lr=3e-3", str(overlay)])
+    assert config.train.epochs == 6  # the file came after the key=value override
+    assert config.train.lr == 0.003 and config.data.max_batch_seconds == 20 and config.data.dev_manifest == ""
+    assert config.data.train_manifest == str(tmp_path / "stage" / "phrases.jsonl")  # relative to the overlay
+    assert config.model == Config().model  # an empty section changes nothing
+    assert load_config(base, [str(overlay), "train.epochs=20"]).train.epochs == 20
 
 
 def test_round_trip_and_type_errors():

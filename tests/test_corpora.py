@@ -18,7 +18,9 @@ from .conftest import speech
 def test_digits_corpus_splits_voices_and_reads_back(digits_corpus):
     splits = split_variants(seed=3)
     assert not set(splits["train"]) & set(splits["test"]) and not set(splits["dev"]) & set(splits["test"])
-    records = {name: [json.loads(line) for line in path.read_text().splitlines()] for name, path in digits_corpus.items()}
+    records = {
+        name: [json.loads(line) for line in path.read_text().splitlines()] for name, path in digits_corpus.items()
+    }
     assert [len(records[n]) for n in ("train", "dev", "test")] == [48, 8, 8]
     for name in ("dev", "test"):
         assert {r["voice"].split("+")[1] for r in records[name]} <= set(splits[name])
@@ -36,7 +38,16 @@ def test_the_same_seed_gives_a_byte_identical_corpus_whatever_the_worker_count(t
     # utterance and spoken in fixed chunks of fresh processes, the audio cannot depend on which
     # worker takes which utterance. Chunks of 3 make the 8 utterances 3 chunks here.
     monkeypatch.setattr(asr.digits, "SYNTHESIS_CHUNK", 3)
-    texts = ["one two three", "the cat sat", "four five", "a quick brown fox", "six", "seven eight nine", "oh zero", "jumps over"]
+    texts = [
+        "one two three",
+        "the cat sat",
+        "four five",
+        "a quick brown fox",
+        "six",
+        "seven eight nine",
+        "oh zero",
+        "jumps over",
+    ]
     runs = {}
     for workers in (1, 2):
         manifest = make_synthetic_corpus(texts, tmp_path / f"w{workers}", seed=11, workers=workers)

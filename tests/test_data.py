@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from asr.data import AudioDataset, DurationBatchSampler, ManifestError, narrowband, perturbation_speed, read_manifest
+from asr.augment import narrowband, perturbation_speed
+from asr.data import AudioDataset, DurationBatchSampler, ManifestError, read_manifest
 from asr.text import Vocabulary
 
 from .conftest import speech, write_wav
@@ -29,10 +30,13 @@ def _write(path, lines):
 
 
 def test_manifest_relative_paths_resolve_against_its_folder(manifest_dir, monkeypatch, tmp_path_factory):
-    manifest = _write(manifest_dir / "m.jsonl", [
-        json.dumps({"audio_filepath": "a.wav", "duration": 1.0, "text": "One, two!"}),
-        json.dumps({"audio_filepath": "sub/b.wav", "duration": 0.5, "text": "three"}),
-    ])
+    manifest = _write(
+        manifest_dir / "m.jsonl",
+        [
+            json.dumps({"audio_filepath": "a.wav", "duration": 1.0, "text": "One, two!"}),
+            json.dumps({"audio_filepath": "sub/b.wav", "duration": 0.5, "text": "three"}),
+        ],
+    )
     monkeypatch.chdir(tmp_path_factory.mktemp("elsewhere"))
     utterances = read_manifest(manifest, Vocabulary())
     assert [u.audio_filepath for u in utterances] == [manifest_dir / "a.wav", manifest_dir / "sub" / "b.wav"]
@@ -41,10 +45,16 @@ def test_manifest_relative_paths_resolve_against_its_folder(manifest_dir, monkey
 
 
 BAD_LINES = {
-    "missing audio": (json.dumps({"audio_filepath": "gone.wav", "duration": 1.0, "text": "one"}), "audio file .*gone.wav does not exist"),
+    "missing audio": (
+        json.dumps({"audio_filepath": "gone.wav", "duration": 1.0, "text": "one"}),
+        "audio file .*gone.wav does not exist",
+    ),
     "not json": ('{"audio_filepath": "a.wav", "duration": 1.0,', "not valid JSON"),
     "empty text": (json.dumps({"audio_filepath": "a.wav", "duration": 1.0, "text": " ?! "}), "empty text"),
-    "out of vocabulary": (json.dumps({"audio_filepath": "a.wav", "duration": 1.0, "text": "room 101"}), "characters not in the vocabulary: '1' x2, '0' x1"),
+    "out of vocabulary": (
+        json.dumps({"audio_filepath": "a.wav", "duration": 1.0, "text": "room 101"}),
+        "characters not in the vocabulary: '1' x2, '0' x1",
+    ),
     "missing field": (json.dumps({"audio_filepath": "a.wav", "text": "one"}), "missing field.*duration"),
 }
 
@@ -144,9 +154,15 @@ def _band_energy(audio: np.ndarray, low_hz: float, high_hz: float, sample_rate: 
 
 
 def test_narrowband_training_items_lose_the_band_above_4_khz_and_nothing_else(manifest_dir):
-    utterances = read_manifest(_write(manifest_dir / "m.jsonl", [
-        json.dumps({"audio_filepath": "a.wav", "duration": 1.0, "text": "one two"}),
-    ]), Vocabulary())
+    utterances = read_manifest(
+        _write(
+            manifest_dir / "m.jsonl",
+            [
+                json.dumps({"audio_filepath": "a.wav", "duration": 1.0, "text": "one two"}),
+            ],
+        ),
+        Vocabulary(),
+    )
     original = AudioDataset(utterances, Vocabulary())[0][0].numpy()
     assert _band_energy(original, 4200, 8000) > 1e-3 * _band_energy(original, 0, 8000)  # speech has a high band to lose
 
@@ -166,13 +182,18 @@ def test_narrowband_training_items_lose_the_band_above_4_khz_and_nothing_else(ma
 
 
 def test_resample_manifest_writes_copies_at_the_rate_asked_with_their_manifest(manifest_dir, tmp_path):
-    manifest = _write(manifest_dir / "m.jsonl", [
-        json.dumps({"audio_filepath": "a.wav", "duration": 1.0, "text": "One, two!"}),
-        json.dumps({"audio_filepath": "sub/b.wav", "duration": 0.5, "text": "three"}),
-    ])
+    manifest = _write(
+        manifest_dir / "m.jsonl",
+        [
+            json.dumps({"audio_filepath": "a.wav", "duration": 1.0, "text": "One, two!"}),
+            json.dumps({"audio_filepath": "sub/b.wav", "duration": 0.5, "text": "three"}),
+        ],
+    )
     script = Path(__file__).parents[1] / "data_scripts" / "resample_manifest.py"
     out = tmp_path / "narrow"
-    subprocess.run([sys.executable, str(script), str(manifest), str(out), "--rate", "8000"], check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, str(script), str(manifest), str(out), "--rate", "8000"], check=True, capture_output=True
+    )
     copies = read_manifest(out / "manifest.jsonl", Vocabulary())
     assert [u.text for u in copies] == ["one two", "three"]
     for copy, original in zip(copies, read_manifest(manifest, Vocabulary())):

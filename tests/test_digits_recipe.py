@@ -1,4 +1,5 @@
-"""The digits recipe's decoding stages (greedy, then LM + lexicon tuned on a tuning set of the dev voices), on a model trained here."""
+"""The digits recipe's decoding stages (greedy, then LM + lexicon tuned on a tuning set of the dev
+voices), on a model trained here."""
 
 import json
 import os
@@ -13,7 +14,9 @@ from asr.recognizer import load_model
 RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "digits" / "run.sh"
 
 
-def test_stages_2_to_4_score_greedy_then_tune_and_score_lexicon_beam_search(trained_digits_corpus, trained_digits_model, tmp_path):
+def test_stages_2_to_4_score_greedy_then_tune_and_score_lexicon_beam_search(
+    trained_digits_corpus, trained_digits_model, tmp_path
+):
     recipe = tmp_path / "recipes" / "digits"  # the repository's layout: run.sh finds ../../data_scripts
     (recipe / "exp").mkdir(parents=True)
     (tmp_path / "data_scripts").symlink_to(RECIPE.parents[2] / "data_scripts")
@@ -22,10 +25,15 @@ def test_stages_2_to_4_score_greedy_then_tune_and_score_lexicon_beam_search(trai
     shutil.copy(trained_digits_model, recipe / "exp" / "model.pt")
 
     tune_set = dict(os.environ, TUNE_UTTERANCES="40")
-    done = subprocess.run(["bash", str(recipe / "run.sh"), "--stage", "2"], capture_output=True, text=True, timeout=600, env=tune_set)
+    done = subprocess.run(
+        ["bash", str(recipe / "run.sh"), "--stage", "2"], capture_output=True, text=True, timeout=600, env=tune_set
+    )
     assert done.returncode == 0, done.stderr
     assert "stage 1" not in done.stdout and all(f"stage {n}" in done.stdout for n in (2, 3, 4))
-    greedy, beam = [float(wer) for wer in re.findall(r"^WER (\d+\.\d\d)% CER \d+\.\d\d% \(40 utterances\)$", done.stdout, flags=re.M)]
+    greedy, beam = [
+        float(wer)
+        for wer in re.findall(r"^WER (\d+\.\d\d)% CER \d+\.\d\d% \(40 utterances\)$", done.stdout, flags=re.M)
+    ]
 
     tune = [json.loads(line) for line in (recipe / "data" / "tune" / "dev.jsonl").read_text().splitlines()]
     assert len(tune) == 40 and "tuning on data/tune/dev.jsonl" in done.stdout

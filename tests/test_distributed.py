@@ -9,7 +9,8 @@ import torch.multiprocessing as mp
 
 from asr.data import DurationBatchSampler, read_manifest
 from asr.config import Config, config_from_dict, config_to_dict
-from asr.train import setup_distributed, train
+from asr.distributed import setup_distributed
+from asr.train import train
 
 
 def _free_port() -> int:
@@ -19,7 +20,9 @@ def _free_port() -> int:
 
 
 def _rank_main(rank: int, world_size: int, port: int, config_values: dict, out: str) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world_size))
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world_size)
+    )
     torch.set_num_threads(1)
     seen, final = [], {}
 
@@ -81,4 +84,4 @@ def test_more_processes_than_gpus_is_refused_with_a_clear_error(monkeypatch):
     monkeypatch.setenv("WORLD_SIZE", "2")
     monkeypatch.setenv("LOCAL_RANK", "1")
     with pytest.raises(RuntimeError, match="1 GPU.*at most one process per GPU, or set train.device=cpu"):
-        setup_distributed(Config())
+        setup_distributed(Config().train.device)

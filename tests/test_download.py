@@ -120,15 +120,29 @@ def test_an_archive_with_a_parent_directory_member_is_refused(tmp_path):
 
 
 def test_the_script_downloads_verifies_extracts_and_skips_what_is_in_place(server, tmp_path, monkeypatch):
-    archive = tar_bytes({
-        "LibriSpeech/dev-clean/84/121123/84-121123.trans.txt": b"84-121123-0000 GO DO YOU HEAR\n",
-        "LibriSpeech/dev-clean/84/121123/84-121123-0000.flac": b"fake audio",
-    })
+    archive = tar_bytes(
+        {
+            "LibriSpeech/dev-clean/84/121123/84-121123.trans.txt": b"84-121123-0000 GO DO YOU HEAR\n",
+            "LibriSpeech/dev-clean/84/121123/84-121123-0000.flac": b"fake audio",
+        }
+    )
     server.files["dev-clean.tar.gz"] = archive
     server.cut_once.add("dev-clean.tar.gz")
     base = url(server, "")
     # The published MD5 of the real archive cannot match the test's; a run with it is refused.
-    refused = subprocess.run([sys.executable, str(ROOT / "data_scripts" / "download_librispeech.py"), str(tmp_path), "--subsets", "dev-clean", "--mirror", base], capture_output=True, text=True)
+    refused = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "data_scripts" / "download_librispeech.py"),
+            str(tmp_path),
+            "--subsets",
+            "dev-clean",
+            "--mirror",
+            base,
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert refused.returncode == 1 and "does not match the published" in refused.stderr
     monkeypatch.setitem(dl.LIBRISPEECH_MD5, "dev-clean", hashlib.md5(archive).hexdigest())
     out = dl.download_librispeech(["dev-clean"], tmp_path, mirror=base, progress=False)
@@ -150,14 +164,39 @@ def test_the_lm_script_checks_sizes_unpacks_in_lower_case_and_writes_a_character
 
     text = tmp_path / "text.txt"
     text.write_text("go do you hear\ndo you hear me\n" * 3)
-    arpa_gz = gzip.compress(build_arpa(text, tmp_path / "lm.arpa", order=2).read_text().upper().replace("\\DATA\\", "\\data\\").replace("NGRAM", "ngram").replace("-GRAMS", "-grams").replace("\\END\\", "\\end\\").encode())
-    files = {"3-gram.pruned.3e-7.arpa.gz": arpa_gz, "librispeech-vocab.txt": b"GO\nDO\nYOU\nHEAR\nME\n", "librispeech-lexicon.txt": b"GO\tG OW1\n"}
+    arpa_gz = gzip.compress(
+        build_arpa(text, tmp_path / "lm.arpa", order=2)
+        .read_text()
+        .upper()
+        .replace("\\DATA\\", "\\data\\")
+        .replace("NGRAM", "ngram")
+        .replace("-GRAMS", "-grams")
+        .replace("\\END\\", "\\end\\")
+        .encode()
+    )
+    files = {
+        "3-gram.pruned.3e-7.arpa.gz": arpa_gz,
+        "librispeech-vocab.txt": b"GO\nDO\nYOU\nHEAR\nME\n",
+        "librispeech-lexicon.txt": b"GO\tG OW1\n",
+    }
     server.files.update(files)
     server.cut_once.add("3-gram.pruned.3e-7.arpa.gz")
     base = f"http://127.0.0.1:{server.server_address[1]}/resources/11"
     root = tmp_path / "lm"
     # The published sizes of the real files cannot match the test's; a run with them is refused.
-    refused = subprocess.run([sys.executable, str(ROOT / "data_scripts" / "download_lm.py"), str(root), "--files", "librispeech-vocab.txt", "--mirror", base], capture_output=True, text=True)
+    refused = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "data_scripts" / "download_lm.py"),
+            str(root),
+            "--files",
+            "librispeech-vocab.txt",
+            "--mirror",
+            base,
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert refused.returncode == 1 and "not the published 1737588" in refused.stderr
     assert not (root / "librispeech-vocab.txt").exists()
     for name, data in files.items():
@@ -167,7 +206,9 @@ def test_the_lm_script_checks_sizes_unpacks_in_lower_case_and_writes_a_character
     assert (root / "3-gram.pruned.3e-7.arpa").read_text() == (tmp_path / "lm.arpa").read_text()  # lower case again
     assert (root / "lexicon.txt").read_text().splitlines()[0] == "do\td o |"
     assert (root / "librispeech-lexicon.txt").read_bytes() == files["librispeech-lexicon.txt"]
-    assert BeamSearchDecoder(Vocabulary(), lm=str(outputs[0]), lexicon=str(outputs[1])).lexicon  # KenLM and flashlight load them
+    assert BeamSearchDecoder(
+        Vocabulary(), lm=str(outputs[0]), lexicon=str(outputs[1])
+    ).lexicon  # KenLM and flashlight load them
     server.requests.clear()
     dl.download_librispeech_lm(list(files), root, mirror=base, progress=False)
     assert server.requests == []
@@ -194,11 +235,20 @@ def member(name: str, kind: bytes = tarfile.REGTYPE, link: str = "") -> tarfile.
 
 UNSAFE_ARCHIVES = {
     # the CVE-2025-4517 pattern in small: a link to the folder, a link through it to its parent
-    "symlink chain": [(member("a", tarfile.SYMTYPE, "."), b""), (member("a/b", tarfile.SYMTYPE, ".."), b""),
-                      (member("a/b/escaped.txt"), b"gotcha")],
+    "symlink chain": [
+        (member("a", tarfile.SYMTYPE, "."), b""),
+        (member("a/b", tarfile.SYMTYPE, ".."), b""),
+        (member("a/b/escaped.txt"), b"gotcha"),
+    ],
     "symlink out": [(member("LibriSpeech/ok.txt"), b"fine"), (member("out", tarfile.SYMTYPE, "/tmp"), b"")],
-    "harmless symlink": [(member("LibriSpeech/ok.txt"), b"fine"), (member("LibriSpeech/same.txt", tarfile.SYMTYPE, "ok.txt"), b"")],
-    "hardlink": [(member("LibriSpeech/ok.txt"), b"fine"), (member("LibriSpeech/passwd", tarfile.LNKTYPE, "/etc/passwd"), b"")],
+    "harmless symlink": [
+        (member("LibriSpeech/ok.txt"), b"fine"),
+        (member("LibriSpeech/same.txt", tarfile.SYMTYPE, "ok.txt"), b""),
+    ],
+    "hardlink": [
+        (member("LibriSpeech/ok.txt"), b"fine"),
+        (member("LibriSpeech/passwd", tarfile.LNKTYPE, "/etc/passwd"), b""),
+    ],
     "absolute member": [(member("LibriSpeech/ok.txt"), b"fine"), (member("/tmp/asr-absolute-member.txt"), b"gotcha")],
     "fifo": [(member("LibriSpeech/ok.txt"), b"fine"), (member("LibriSpeech/pipe", tarfile.FIFOTYPE), b"")],
     "device": [(member("LibriSpeech/ok.txt"), b"fine"), (member("LibriSpeech/null", tarfile.CHRTYPE), b"")],
@@ -233,8 +283,15 @@ def test_an_archive_cannot_write_through_a_link_already_in_the_target(tmp_path):
 
 def test_files_and_folders_are_extracted_with_their_contents(tmp_path):
     archive = tmp_path / "good.tar.gz"
-    archive.write_bytes(tar_of([(member("LibriSpeech", tarfile.DIRTYPE), b""), (member("LibriSpeech/dev-clean/84/1.txt"), b"one"),
-                                (member("LibriSpeech/README.TXT"), b"readme")]))
+    archive.write_bytes(
+        tar_of(
+            [
+                (member("LibriSpeech", tarfile.DIRTYPE), b""),
+                (member("LibriSpeech/dev-clean/84/1.txt"), b"one"),
+                (member("LibriSpeech/README.TXT"), b"readme"),
+            ]
+        )
+    )
     dl.extract(archive, tmp_path / "out")
     assert (tmp_path / "out/LibriSpeech/dev-clean/84/1.txt").read_bytes() == b"one"
     assert (tmp_path / "out/LibriSpeech/README.TXT").read_bytes() == b"readme"

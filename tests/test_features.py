@@ -13,7 +13,15 @@ def test_log_mel_matches_librosa():
     config = FeatureConfig()
     features, lengths = LogMel(config)(torch.from_numpy(audio)[None], torch.tensor([len(audio)]))
     reference = librosa.feature.melspectrogram(
-        y=audio, sr=16000, n_fft=512, win_length=400, hop_length=160, n_mels=80, power=2.0, center=True, pad_mode="reflect"
+        y=audio,
+        sr=16000,
+        n_fft=512,
+        win_length=400,
+        hop_length=160,
+        n_mels=80,
+        power=2.0,
+        center=True,
+        pad_mode="reflect",
     )
     reference = np.log(reference + 1e-6).T
     assert features.shape == (1, *reference.shape)

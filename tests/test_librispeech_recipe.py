@@ -39,14 +39,35 @@ def run(*args, cwd=None, env=None):
 def test_stages_prepare_train_and_evaluate_a_speaker_split(tiny_librispeech, tmp_path):
     exp = tmp_path / "exp"
     data = tmp_path / "data"
-    common = ["--config", "config_cpu.yaml", "--subset-dir", str(tiny_librispeech), "--data-dir", str(data), "--synthetic-copies", "0"]
-    tiny = ["model.hidden_size=16", "model.num_layers=1", "model.conv_channels=4", "train.epochs=1", f"train.exp_dir={exp}", "data.max_batch_seconds=20"]
+    common = [
+        "--config",
+        "config_cpu.yaml",
+        "--subset-dir",
+        str(tiny_librispeech),
+        "--data-dir",
+        str(data),
+        "--synthetic-copies",
+        "0",
+    ]
+    tiny = [
+        "model.hidden_size=16",
+        "model.num_layers=1",
+        "model.conv_channels=4",
+        "train.epochs=1",
+        f"train.exp_dir={exp}",
+        "data.max_batch_seconds=20",
+    ]
 
-    prepared = run(*common, "--stage", "1", "--stop-stage", "1", *tiny, cwd=tmp_path)  # relative --subset-dir works from anywhere
+    prepared = run(
+        *common, "--stage", "1", "--stop-stage", "1", *tiny, cwd=tmp_path
+    )  # relative --subset-dir works from anywhere
     assert prepared.returncode == 0, prepared.stderr
     assert "stage 1" in prepared.stdout and "stage 2" not in prepared.stdout and not exp.exists()
     speakers = {
-        name: {Path(json.loads(line)["audio_filepath"]).name.split("-")[0] for line in (data / f"{name}.jsonl").read_text().splitlines()}
+        name: {
+            Path(json.loads(line)["audio_filepath"]).name.split("-")[0]
+            for line in (data / f"{name}.jsonl").read_text().splitlines()
+        }
         for name in ("train", "dev", "test")
     }
     # 422 is one of the default dev speakers (422 and 1673): held out of training, for LM weights and the best epoch
@@ -68,8 +89,28 @@ def test_stages_prepare_train_and_evaluate_a_speaker_split(tiny_librispeech, tmp
     official = tmp_path / "lm"
     official.mkdir()
     (official / "text.txt").write_text("one two three\nfour five\nsix seven\neight nine zero\n")
-    assert main(["lm", "build", str(official / "text.txt"), str(official / "3-gram.pruned.1e-7.arpa"), "--lexicon", str(official / "lexicon.txt")]) == 0
-    with_official = run(*common, "--stage", "3", "--lm-dir", str(official), *tiny, env={**os.environ, "LM_WEIGHTS": "1", "WORD_SCORES": "0"})
+    assert (
+        main(
+            [
+                "lm",
+                "build",
+                str(official / "text.txt"),
+                str(official / "3-gram.pruned.1e-7.arpa"),
+                "--lexicon",
+                str(official / "lexicon.txt"),
+            ]
+        )
+        == 0
+    )
+    with_official = run(
+        *common,
+        "--stage",
+        "3",
+        "--lm-dir",
+        str(official),
+        *tiny,
+        env={**os.environ, "LM_WEIGHTS": "1", "WORD_SCORES": "0"},
+    )
     assert with_official.returncode == 0, with_official.stderr
     assert "LibriSpeech's official 3-gram LM" in with_official.stdout and "general English" not in with_official.stdout
     assert load_model_file(exp / "model_lm.pt")["config"]["decoding"]["lm"] == str(official / "3-gram.pruned.1e-7.arpa")
@@ -77,8 +118,24 @@ def test_stages_prepare_train_and_evaluate_a_speaker_split(tiny_librispeech, tmp
 
 def test_synthetic_copies_pretrain_on_spoken_phrases_then_train_on_the_mix(tiny_librispeech, tmp_path):
     exp, data = tmp_path / "exp", tmp_path / "data"
-    common = ["--config", "config_cpu.yaml", "--subset-dir", str(tiny_librispeech), "--data-dir", str(data), "--synthetic-copies", "2"]
-    tiny = ["model.hidden_size=16", "model.num_layers=1", "model.conv_channels=4", "train.epochs=1", f"train.exp_dir={exp}", "data.max_batch_seconds=20"]
+    common = [
+        "--config",
+        "config_cpu.yaml",
+        "--subset-dir",
+        str(tiny_librispeech),
+        "--data-dir",
+        str(data),
+        "--synthetic-copies",
+        "2",
+    ]
+    tiny = [
+        "model.hidden_size=16",
+        "model.num_layers=1",
+        "model.conv_channels=4",
+        "train.epochs=1",
+        f"train.exp_dir={exp}",
+        "data.max_batch_seconds=20",
+    ]
 
     done = run(*common, "--stop-stage", "2", *tiny)
     assert done.returncode == 0, done.stderr
@@ -86,7 +143,9 @@ def test_synthetic_copies_pretrain_on_spoken_phrases_then_train_on_the_mix(tiny_
     synthetic = [json.loads(line) for line in (data / "synthetic" / "synthetic.jsonl").read_text().splitlines()]
     mixed = [json.loads(line) for line in (data / "train_mixed.jsonl").read_text().splitlines()]
     # the training texts cut into phrases of at most 5 words, each spoken twice
-    assert sorted(w for r in synthetic for w in r["text"].split()) == sorted(w for r in real * 2 for w in r["text"].split())
+    assert sorted(w for r in synthetic for w in r["text"].split()) == sorted(
+        w for r in real * 2 for w in r["text"].split()
+    )
     assert all(len(r["text"].split()) <= 5 for r in synthetic)
     assert len({r["voice"] for r in synthetic}) == len(synthetic)  # each time by another voice
     assert all(0.5 < r["duration"] < 10 and (data / "synthetic" / r["audio_filepath"]).is_file() for r in synthetic)
@@ -96,7 +155,20 @@ def test_synthetic_copies_pretrain_on_spoken_phrases_then_train_on_the_mix(tiny_
     # then, by default, the real speech alone, from the pretrained model
     assert f"{len(real)} training utterances" in log and f"weights from {exp / 'pretrain' / 'model.pt'}" in log
     assert (exp / "model.pt").exists()
-    mixed_run = run(*common, "--stage", "2", "--stop-stage", "2", "--then-train-on", "mixed", *tiny[:-2], f"train.exp_dir={tmp_path / 'mixed'}", "data.max_batch_seconds=20")
+    mixed_run = run(
+        *common,
+        "--stage",
+        "2",
+        "--stop-stage",
+        "2",
+        "--then-train-on",
+        "mixed",
+        *tiny[:-2],
+        f"train.exp_dir={tmp_path / 'mixed'}",
+        "data.max_batch_seconds=20",
+    )
     assert mixed_run.returncode == 0, mixed_run.stderr
     assert f"{len(mixed)} training utterances" in mixed_run.stderr
-    assert "--then-train-on must be real or mixed" in run(*common, "--stage", "2", "--then-train-on", "both", *tiny).stderr
+    assert (
+        "--then-train-on must be real or mixed" in run(*common, "--stage", "2", "--then-train-on", "both", *tiny).stderr
+    )

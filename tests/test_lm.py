@@ -23,7 +23,12 @@ def read_arpa(path) -> dict[tuple, tuple[float, float | None]]:
 
 
 def test_discounts_follow_the_modified_kneser_ney_formula():
-    counts = Counter({f"w{i}": 1 for i in range(10)} | {f"x{i}": 2 for i in range(4)} | {f"y{i}": 3 for i in range(2)} | {"z": 4, "big": 9})
+    counts = Counter(
+        {f"w{i}": 1 for i in range(10)}
+        | {f"x{i}": 2 for i in range(4)}
+        | {f"y{i}": 3 for i in range(2)}
+        | {"z": 4, "big": 9}
+    )
     y = 10 / (10 + 2 * 4)
     assert discounts(counts) == pytest.approx((1 - 2 * y * 4 / 10, 2 - 3 * y * 2 / 4, 3 - 4 * y * 1 / 2))
     assert discounts(Counter({"a": 1, "b": 5})) == FALLBACK_DISCOUNTS  # too few counts: KenLM's fallback
@@ -38,7 +43,10 @@ def test_a_bigram_lm_matches_probabilities_worked_out_by_hand(tmp_path):
     text.write_text("A b.\na B\n\nb\n")
     arpa = read_arpa(build_arpa(text, tmp_path / "lm.arpa", order=2))
     expected = {
-        ("a",): (0.25, 0.5), ("b",): (0.375, 0.5), ("</s>",): (0.25, None), ("<unk>",): (0.125, None),
+        ("a",): (0.25, 0.5),
+        ("b",): (0.375, 0.5),
+        ("</s>",): (0.25, None),
+        ("<unk>",): (0.125, None),
         ("<s>", "a"): ((2 - 1) / 3 + 0.5 * 0.25, None),  # context <s>: a 2, b 1; back-off (1 + .5)/3
         ("<s>", "b"): ((1 - 0.5) / 3 + 0.5 * 0.375, None),
         ("a", "b"): ((2 - 1) / 2 + 0.5 * 0.375, None),  # context a: b 2; back-off 1/2
@@ -75,7 +83,9 @@ def cat_and_dog_lm(tmp_path) -> tuple[str, str]:
     text = tmp_path / "text.txt"
     text.write_text("the cat sat\nthe dog sat\na cat ran\n" * 3)
     build_arpa(text, tmp_path / "words.arpa", order=2)
-    return str(tmp_path / "words.arpa"), str(write_lexicon(["the", "cat", "dog", "sat", "a", "ran"], tmp_path / "lexicon.txt"))
+    return str(tmp_path / "words.arpa"), str(
+        write_lexicon(["the", "cat", "dog", "sat", "a", "ran"], tmp_path / "lexicon.txt")
+    )
 
 
 def test_a_character_lm_makes_beam_search_pick_the_word_it_knows(tmp_path):
@@ -91,7 +101,9 @@ def test_a_character_lm_makes_beam_search_pick_the_word_it_knows(tmp_path):
     with_lm = BeamSearchDecoder(vocabulary, lm=str(tmp_path / "chars.arpa"), beam_size=20, lm_weight=1.0)
     assert with_lm(log_probs, lengths) == ["the cat"]
     # trying only the most likely token per frame leaves the LM nothing to choose from
-    one_token = BeamSearchDecoder(vocabulary, lm=str(tmp_path / "chars.arpa"), beam_size=20, lm_weight=1.0, beam_size_token=1)
+    one_token = BeamSearchDecoder(
+        vocabulary, lm=str(tmp_path / "chars.arpa"), beam_size=20, lm_weight=1.0, beam_size_token=1
+    )
     assert one_token(log_probs, lengths) == ["the cot"]
 
 
@@ -130,7 +142,9 @@ def test_the_word_lm_also_chooses_an_utterances_last_word(tmp_path):
     log_probs = emissions(frames, vocabulary)
     lengths = torch.tensor([log_probs.shape[1]])
     assert greedy_decode(log_probs, lengths, vocabulary) == ["the cab"]
-    decoder = BeamSearchDecoder(vocabulary, lm=str(tmp_path / "words.arpa"), lexicon=str(lexicon), beam_size=20, lm_weight=1.0)
+    decoder = BeamSearchDecoder(
+        vocabulary, lm=str(tmp_path / "words.arpa"), lexicon=str(lexicon), beam_size=20, lm_weight=1.0
+    )
     assert decoder(log_probs, lengths) == ["the cat"]
     words = decoder.words(log_probs, lengths, frame_seconds=0.1)[0]
     assert [w.word for w in words] == ["the", "cat"] and words[-1].end <= lengths.item() * 0.1
@@ -143,7 +157,9 @@ def test_beam_search_times_each_word_by_its_characters_frames_in_a_padded_batch(
     long = silence + spell("the dug", {5: {"u": 0.6, "o": 0.3}}) + silence + spell("sat") + silence
     short = spell("a cat")
     # the short utterance is padded with confident "o"s: words from past its length would show
-    log_probs = torch.cat([emissions(long, vocabulary), emissions(short + [{"o": 0.99}] * (len(long) - len(short)), vocabulary)])
+    log_probs = torch.cat(
+        [emissions(long, vocabulary), emissions(short + [{"o": 0.99}] * (len(long) - len(short)), vocabulary)]
+    )
     lengths = torch.tensor([len(long), len(short)])
     decoder = BeamSearchDecoder(vocabulary, lm=lm, lexicon=lexicon, beam_size=20, lm_weight=0.5)
     first, second = decoder.words(log_probs, lengths, frame_seconds=0.04)
@@ -164,8 +180,21 @@ def test_tune_lm_stores_the_best_weights_in_the_model_file(tiny_config, digits_c
     text.write_text("\n".join(line.split('"text": "')[1].split('"')[0] for line in open(digits_corpus["train"])) + "\n")
     assert main(["lm", "build", str(text), str(tmp_path / "chars.arpa"), "--order", "3", "--characters"]) == 0
     out = tmp_path / "tuned.pt"
-    args = ["tune-lm", str(model), str(digits_corpus["dev"]), "--lm", str(tmp_path / "chars.arpa"),
-            "--lm-weights", "0,0.5,1", "--word-scores", "0,1", "--out", str(out), "--device", "cpu"]
+    args = [
+        "tune-lm",
+        str(model),
+        str(digits_corpus["dev"]),
+        "--lm",
+        str(tmp_path / "chars.arpa"),
+        "--lm-weights",
+        "0,0.5,1",
+        "--word-scores",
+        "0,1",
+        "--out",
+        str(out),
+        "--device",
+        "cpu",
+    ]
     assert main(args) == 0
     lines = capsys.readouterr().out.splitlines()  # KenLM prints its own loading messages too
     table = [line.split("\t") for line in lines[lines.index("lm_weight\tword_score\twer\tcer") + 1 :]]
@@ -174,16 +203,43 @@ def test_tune_lm_stores_the_best_weights_in_the_model_file(tiny_config, digits_c
     assert float(table[0][2]) == min(float(row[2]) for row in table)
     tuned = load_model(out, device="cpu")
     assert (tuned.config.decoding.lm_weight, tuned.config.decoding.word_score) == (best_weight, best_score)
-    assert tuned.config.decoding.lm == str((tmp_path / "chars.arpa").resolve()) and tuned.beam_decoder() is not None
+    assert tuned.config.decoding.lm == str((tmp_path / "chars.arpa").resolve()) and isinstance(
+        tuned.decoder(), BeamSearchDecoder
+    )
 
 
 def test_lm_build_reads_a_manifest_writes_its_lexicon_and_refuses_unigram_models(tmp_path, capsys):
     manifest = tmp_path / "train.jsonl"
-    manifest.write_text("".join(json.dumps({"audio_filepath": f"{i}.wav", "duration": 1.0, "text": text}) + "\n"
-                                for i, text in enumerate(["Seven three, oh NINE.", "one two", "nine nine oh"])))
-    assert main(["lm", "build", str(manifest), str(tmp_path / "digits.arpa"), "--order", "2", "--lexicon", str(tmp_path / "lexicon.txt")]) == 0
+    manifest.write_text(
+        "".join(
+            json.dumps({"audio_filepath": f"{i}.wav", "duration": 1.0, "text": text}) + "\n"
+            for i, text in enumerate(["Seven three, oh NINE.", "one two", "nine nine oh"])
+        )
+    )
+    assert (
+        main(
+            [
+                "lm",
+                "build",
+                str(manifest),
+                str(tmp_path / "digits.arpa"),
+                "--order",
+                "2",
+                "--lexicon",
+                str(tmp_path / "lexicon.txt"),
+            ]
+        )
+        == 0
+    )
     lexicon = dict(line.split("\t") for line in (tmp_path / "lexicon.txt").read_text().splitlines())
-    assert lexicon == {"nine": "n i n e |", "oh": "o h |", "one": "o n e |", "seven": "s e v e n |", "three": "t h r e e |", "two": "t w o |"}
+    assert lexicon == {
+        "nine": "n i n e |",
+        "oh": "o h |",
+        "one": "o n e |",
+        "seven": "s e v e n |",
+        "three": "t h r e e |",
+        "two": "t w o |",
+    }
     unigrams = {gram for gram in read_arpa(tmp_path / "digits.arpa") if len(gram) == 1}
     assert unigrams == {("<s>",), ("</s>",), ("<unk>",)} | {(word,) for word in lexicon}
     assert main(["lm", "build", str(manifest), str(tmp_path / "unigram.arpa"), "--order", "1"]) == 2
@@ -212,12 +268,21 @@ def write_counts(tmp_path, words: dict[str, int], pairs: dict[str, int]) -> str:
 
 def test_a_bigram_lm_from_counts_matches_probabilities_worked_out_by_hand(tmp_path, capsys):
     counts = write_counts(tmp_path, {"a": 6, "B": 3, "c": 1}, {"a b": 2, "a c": 1, "b a": 2})
-    assert main(["lm", "build", "--counts", counts, str(tmp_path / "lm.arpa"), "--lexicon", str(tmp_path / "lexicon.txt")]) == 0
+    assert (
+        main(["lm", "build", "--counts", counts, str(tmp_path / "lm.arpa"), "--lexicon", str(tmp_path / "lexicon.txt")])
+        == 0
+    )
     arpa = read_arpa(tmp_path / "lm.arpa")
     # Raw level: a 6, b 3, c 1, </s> 10 / 20 words per sentence = .5, <unk> 1 (the smallest count); 11.5 in all.
     # Continuation counts: a 1 (after b), b 1 (after a), c 1 (after a); total 3; discounts fall back to
     # .5 each, so p1(w) = .5/3 + .5 p0(w) for a, b and c, and .5 p0(w) for </s> and <unk>.
-    p1 = {"a": 0.5 / 3 + 0.5 * 6 / 11.5, "b": 0.5 / 3 + 0.5 * 3 / 11.5, "c": 0.5 / 3 + 0.5 / 11.5, "</s>": 0.5 * 0.5 / 11.5, "<unk>": 0.5 / 11.5}
+    p1 = {
+        "a": 0.5 / 3 + 0.5 * 6 / 11.5,
+        "b": 0.5 / 3 + 0.5 * 3 / 11.5,
+        "c": 0.5 / 3 + 0.5 / 11.5,
+        "</s>": 0.5 * 0.5 / 11.5,
+        "<unk>": 0.5 / 11.5,
+    }
     for word, p in p1.items():
         assert arpa[(word,)][0] == pytest.approx(math.log10(p), abs=1e-5), word
     # Context a (count 6): b 2 - 1, c 1 - .5; back-off 1 - 1.5/6 = .75. Context b (count 3): a 2 - 1; back-off 2/3.
@@ -236,7 +301,11 @@ def test_every_context_of_a_counts_lm_sums_to_one_when_pair_counts_are_on_a_larg
     # pair counts from a corpus 50 times larger than the word counts' ("devoid of" stands for a word
     # nearly always followed by one listed word), and pruned: most words have few listed pairs
     words = {f"w{i}": 1000 // (i + 1) for i in range(40)} | {"devoid": 10}
-    pairs = {f"w{i} w{(3 * i + j) % 40}": 50 * (1000 // (i + 1)) // (j + 3) for i in range(0, 40, 2) for j in range(1 + i % 4)}
+    pairs = {
+        f"w{i} w{(3 * i + j) % 40}": 50 * (1000 // (i + 1)) // (j + 3)
+        for i in range(0, 40, 2)
+        for j in range(1 + i % 4)
+    }
     pairs["devoid w0"] = 50 * 10
     build_arpa_from_counts(*write_counts(tmp_path, words, pairs).split(","), tmp_path / "lm.arpa")
     arpa = read_arpa(tmp_path / "lm.arpa")

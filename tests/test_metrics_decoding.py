@@ -1,7 +1,10 @@
+import dataclasses
+
 import pytest
 import torch
 
-from asr.decoding import greedy_decode
+from asr.config import DecodingConfig
+from asr.decoding import BeamSearchDecoder, GreedyDecoder, build_decoder, character_runs, greedy_decode, path_to_words
 from asr.metrics import error_rates
 from asr.text import Vocabulary
 
@@ -45,3 +48,31 @@ def test_greedy_decoding_ignores_frames_past_the_length():
     vocabulary = Vocabulary()
     posteriors = _posteriors(list("ab_c"), vocabulary)[None]
     assert greedy_decode(posteriors, torch.tensor([2]), vocabulary) == ["ab"]
+
+
+def test_greedy_words_are_timed_from_first_to_last_frame_and_broken_at_spaces_and_long_blanks():
+    vocabulary = Vocabulary()
+    # frames 0-1 "hi", a space, "yo" at 4-6, then 8 blanks (0.32 s at 40 ms: past the 0.3 s break), "ok" at 15-16
+    frames = list("hi") + [" ", "_"] + list("yyo") + ["_"] * 8 + list("ok") + ["_"]
+    posteriors = _posteriors(frames, vocabulary)
+    words = GreedyDecoder(vocabulary, word_break_seconds=0.3).words(posteriors[None], torch.tensor([len(frames)]), 0.04)
+    assert [(w.word, w.start, w.end) for w in words[0]] == [("hi", 0.0, 0.08), ("yo", 0.16, 0.28), ("ok", 0.6, 0.68)]
+    # a shorter blank run joins: without the break rule the last two are one word
+    assert [w.word for w in path_to_words(posteriors.argmax(-1).tolist(), vocabulary, 0.04)] == ["hi", "yook"]
+
+
+def test_character_runs_merge_a_held_token_and_split_repeats_at_blanks():
+    vocabulary = Vocabulary()
+    a, b = vocabulary.tokens.index("a"), vocabulary.tokens.index("b")
+    path = [0, a, a, 0, a, b, b, 0]
+    assert character_runs(path, vocabulary.blank_id) == [(a, 1, 2), (a, 4, 4), (b, 5, 6)]
+
+
+def test_build_decoder_gives_beam_search_for_an_lm_a_lexicon_or_method_beam_only():
+    vocabulary = Vocabulary()
+    assert isinstance(build_decoder(vocabulary, DecodingConfig()), GreedyDecoder)
+    assert isinstance(build_decoder(vocabulary, DecodingConfig(method="beam")), BeamSearchDecoder)
+    with pytest.raises(ValueError, match="decoding.method"):
+        build_decoder(vocabulary, DecodingConfig(method="viterbi"))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        DecodingConfig().lm_weight = 3.0  # changed with dataclasses.replace, never in place

@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from asr.checkpoint import load_checkpoint, load_model_file
-from asr.data import DurationBatchSampler, NoiseMixer, read_manifest
+from asr.augment import NoiseMixer
+from asr.data import DurationBatchSampler, read_manifest
 from asr.train import average_model_files, train
 
 from .conftest import write_wav
@@ -37,7 +38,11 @@ def test_gradient_accumulation_takes_one_step_per_group_of_batches(tiny_config):
     tiny_config.train.accumulate_batches = 3
     train(tiny_config, lambda progress, indices, model: seen.append((progress.step, len(indices))))
     durations = [u.duration for u in read_manifest(tiny_config.data.train_manifest, None)]
-    batches = len(DurationBatchSampler(durations, tiny_config.data.max_batch_seconds, seed=tiny_config.train.seed).epoch_batches(0))
+    batches = len(
+        DurationBatchSampler(durations, tiny_config.data.max_batch_seconds, seed=tiny_config.train.seed).epoch_batches(
+            0
+        )
+    )
     assert len(seen) == -(-batches // 3)
     assert sum(n for _, n in seen) == 48  # every utterance once
 
@@ -83,7 +88,9 @@ def test_training_runs_every_epoch_when_the_number_of_batches_varies(tiny_config
     tiny_config.train.epochs = 3
     tiny_config.data.speed_perturbation = [0.8, 1.0, 1.2]
     durations = [u.duration for u in read_manifest(tiny_config.data.train_manifest, None)]
-    sampler = DurationBatchSampler(durations, tiny_config.data.max_batch_seconds, seed=tiny_config.train.seed, speeds=[0.8, 1.0, 1.2])
+    sampler = DurationBatchSampler(
+        durations, tiny_config.data.max_batch_seconds, seed=tiny_config.train.seed, speeds=[0.8, 1.0, 1.2]
+    )
     assert len({len(sampler.epoch_batches(e)) for e in range(3)}) > 1  # the case this test is about
     seen = []
     train(tiny_config, lambda progress, indices, model: seen.append((progress.epoch, len(indices))))

@@ -29,5 +29,5 @@ def test_out_of_vocabulary_characters_are_counted_not_dropped():
 def test_vocabulary_from_texts_adds_needed_characters():
     vocabulary = Vocabulary.from_texts(["route 66", "caf\u00e9"])
     assert vocabulary.characters[: len(DEFAULT_CHARACTERS)] == DEFAULT_CHARACTERS
-    assert set(vocabulary.characters[len(DEFAULT_CHARACTERS):]) == {"6", "\u00e9"}
+    assert set(vocabulary.characters[len(DEFAULT_CHARACTERS) :]) == {"6", "\u00e9"}
     assert vocabulary.decode(vocabulary.encode("caf\u00e9 66")) == "caf\u00e9 66"

@@ -20,8 +20,10 @@ def test_a_few_steps_lower_the_ctc_loss_on_a_fixed_batch():
     torch.manual_seed(0)
     vocabulary = Vocabulary()
     texts = ["one two three", "four five", "six seven eight nine"]
-    items = [(torch.from_numpy(speech(t, voice=v)), torch.tensor(vocabulary.encode(t)), i, "")
-             for i, (t, v) in enumerate(zip(texts, ["en-US", "en-GB-x-rp+f3", "en+m3"]))]
+    items = [
+        (torch.from_numpy(speech(t, voice=v)), torch.tensor(vocabulary.encode(t)), i, "")
+        for i, (t, v) in enumerate(zip(texts, ["en-US", "en-GB-x-rp+f3", "en+m3"]))
+    ]
     batch = collate(items)
     features, lengths = LogMel(FeatureConfig())(batch.waveforms, batch.sample_counts)
     model = CTCModel(80, len(vocabulary), ModelConfig(num_layers=2, hidden_size=64, conv_channels=8, dropout=0.0))
@@ -51,13 +53,17 @@ def test_resume_gives_the_same_next_step_losses_as_an_uninterrupted_run(tiny_con
     # resumed run differed by 1e-4 from its first step: cuDNN's LSTM keeps its own dropout random
     # state, which torch cannot save or restore (pytorch/pytorch#104697).
     tiny_config.train.device = "cpu"
-    whole = dataclasses.replace(tiny_config, train=dataclasses.replace(tiny_config.train, exp_dir=str(tmp_path / "whole")))
+    whole = dataclasses.replace(
+        tiny_config, train=dataclasses.replace(tiny_config.train, exp_dir=str(tmp_path / "whole"))
+    )
     train(whole)
     reference = _losses(tmp_path / "whole")
     steps = max(reference)
     assert steps >= 6
 
-    interrupted = dataclasses.replace(tiny_config, train=dataclasses.replace(tiny_config.train, exp_dir=str(tmp_path / "split"), max_steps=3))
+    interrupted = dataclasses.replace(
+        tiny_config, train=dataclasses.replace(tiny_config.train, exp_dir=str(tmp_path / "split"), max_steps=3)
+    )
     train(interrupted)  # stops mid-epoch 1 as a crash would, after its checkpoint at step 3
     assert load_checkpoint(tmp_path / "split" / "checkpoint.pt")["progress"]["step"] == 3
     interrupted.train.max_steps = 0

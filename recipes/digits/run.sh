@@ -8,18 +8,12 @@
 # Rerunning resumes: existing data is kept and training continues from exp/checkpoint.pt.
 set -euo pipefail
 cd "$(dirname "$0")"
+. ../common.sh
 
 stage=0
 stop_stage=4
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --stage) stage=$2; shift 2 ;;
-    --stop-stage) stop_stage=$2; shift 2 ;;
-    *) break ;;
-  esac
-done
+while [ $# -gt 0 ] && stage_option "$1" "${2:-}"; do shift 2; done
 overrides=("$@")
-run_stage() { [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]; }
 
 tune_utterances=${TUNE_UTTERANCES:-1000}  # on the 200 of dev.jsonl most weight pairs tie within a word or two
 start=$SECONDS

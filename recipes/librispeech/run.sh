@@ -25,6 +25,7 @@
 # speech (--then-train-on mixed: data/subset/train_mixed.jsonl).
 # Multi-GPU: set NPROC=N to launch stage 2 through torchrun with N processes.
 set -euo pipefail
+. "$(dirname "$0")/../common.sh"
 
 stage=0
 stop_stage=3
@@ -37,9 +38,8 @@ dev_speakers="422 1673"
 then_train_on=real
 lm_dir=""
 while [ $# -gt 0 ]; do
+  if stage_option "$1" "${2:-}"; then shift 2; continue; fi
   case "$1" in
-    --stage) stage=$2; shift 2 ;;
-    --stop-stage) stop_stage=$2; shift 2 ;;
     --config) config=$2; shift 2 ;;
     --mirror) mirror=$2; shift 2 ;;
     --subset-dir) subset_dir=$(realpath "$2"); shift 2 ;;
@@ -53,7 +53,6 @@ while [ $# -gt 0 ]; do
 done
 overrides=("$@")
 cd "$(dirname "$0")"  # after reading --subset-dir, which is relative to where the script was called from
-run_stage() { [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]; }
 exp_dir=$(python -c "import sys; from asr.config import load_config; print(load_config(sys.argv[1], sys.argv[2:]).train.exp_dir)" "$config" "${overrides[@]}")
 
 if [ -n "$subset_dir" ]; then
@@ -100,8 +99,9 @@ if run_stage 2; then
     train=$data/train.jsonl
     if [ "$synthetic_copies" -gt 0 ]; then
       echo "stage 2a: pretraining on synthetic phrases ($exp_dir/pretrain)"
-      asr train "$config" "data.train_manifest=$data/synthetic/synthetic.jsonl" "data.dev_manifest=''" "${overrides[@]}" \
-        data.max_batch_seconds=20 train.epochs=6 train.lr=3e-3 train.average_last=0 "train.exp_dir=$exp_dir/pretrain"
+      # pretrain.yaml after the command line's overrides: those are for stage 2b (its epochs, ...)
+      asr train "$config" "data.train_manifest=$data/synthetic/synthetic.jsonl" "${overrides[@]}" pretrain.yaml \
+        "train.exp_dir=$exp_dir/pretrain"
       case "$then_train_on" in
         real) ;;
         mixed) train=$data/train_mixed.jsonl ;;

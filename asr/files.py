@@ -1,0 +1,49 @@
+"""Writing files so that a crash never leaves a torn one: every file the package writes for keeps
+(checkpoints, model files, manifests, unpacked downloads) goes through :func:`atomic_write`."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+TEMPORARY_SUFFIX = ".tmp"  # atomic_write's files before their rename: ".NAME.RANDOM.tmp"
+
+
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | Path, text: bool = False) -> Iterator[IO]:
+    """A file to write ``path``'s new contents to (binary, or UTF-8 text with ``text``): a temporary
+    file in the same folder, flushed to disk and renamed over ``path`` when the block ends without
+    an error, deleted when it raises. A crash at any moment leaves the old file or the new one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMPORARY_SUFFIX, dir=path.parent)
+    try:
+        with os.fdopen(fd, "w" if text else "wb", **({"encoding": "utf-8"} if text else {})) as out:
+            yield out
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(tmp, 0o666 & ~_current_umask())  # mkstemp's 0600 would keep the file from its group
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def remove_stale_temporaries(folder: str | Path, pattern: str = "*") -> list[Path]:
+    """Delete what a killed :func:`atomic_write` left in ``folder`` (``.NAME.*.tmp`` beside the files
+    matching ``pattern`` it writes); returns what was deleted. Call it only when no other process is
+    writing there."""
+    stale = sorted(p for p in Path(folder).glob(f".{pattern}*{TEMPORARY_SUFFIX}") if p.is_file())
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale
