@@ -145,6 +145,12 @@ def load_audio(
     return samples
 
 
+def _first_line(error: object) -> str:
+    """An error's message without soundfile's repetition of the path ("Error opening 'x.wav': ...")."""
+    text = str(error).splitlines()[0] if str(error) else type(error).__name__
+    return text.split("': ", 1)[1] if text.startswith("Error opening '") and "': " in text else text
+
+
 def _load_with_librosa(path: Path, sample_rate: int, sf_error: Exception, max_seconds: float) -> np.ndarray:
     """soundfile cannot read some containers (e.g. MP4/M4A); librosa falls back to audioread."""
     try:
@@ -152,7 +158,8 @@ def _load_with_librosa(path: Path, sample_rate: int, sf_error: Exception, max_se
             warnings.simplefilter("ignore")
             samples, file_rate = librosa.load(path, sr=None, mono=False, dtype=np.float32)
     except Exception as error:  # noqa: BLE001 - any failure here means "not audio we can read"
-        raise AudioError(f"{path}: not a readable audio file ({sf_error}; {type(error).__name__}: {error})") from None
+        fallback = f"{type(error).__name__}: {error}" if str(error) else "no other decoder reads it either"
+        raise AudioError(f"{path}: not a readable audio file ({_first_line(sf_error)}; {fallback})") from None
     return prepare_samples(np.atleast_2d(samples), file_rate, sample_rate, source=str(path), max_seconds=max_seconds)
 
 

@@ -251,6 +251,7 @@ class TrainState:
     scaler: torch.amp.GradScaler
     use_amp: bool
     amp_dtype: torch.dtype
+    batches_per_epoch: int  # of the first epoch, all ranks together: the unit of the learning-rate schedule
     progress: Progress = field(default_factory=Progress)
     step_log: StepLog | None = None
 
@@ -258,11 +259,6 @@ class TrainState:
     def is_main(self) -> bool:
         """Rank 0: the process that writes checkpoints, logs and model files."""
         return self.rank == 0
-
-    @property
-    def batches_per_epoch(self) -> int:
-        """Batches of the first epoch (all ranks together), the unit of the learning-rate schedule."""
-        return len(self.sampler.epoch_batches(0))
 
     @property
     def checkpoint_path(self) -> Path:
@@ -405,6 +401,7 @@ def build_state(config: Config) -> TrainState:
         scaler,
         use_amp,
         amp_dtype,
+        batches_per_epoch=len(sampler.epoch_batches(0)),
     )
     if state.is_main:
         log.info(

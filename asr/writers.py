@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Callable
 
-from .results import Transcription
+from .results import Transcription, Word
 
 
 def format_timestamp(seconds: float, decimal_marker: str = ".") -> str:
@@ -53,12 +53,17 @@ def to_vtt(result: Transcription, word_level: bool = False) -> str:
     return "WEBVTT\n\n" + "\n".join(cues)
 
 
+def _confidence(word: Word) -> str:
+    return "" if word.confidence is None else f"{word.confidence:.4f}"
+
+
 def to_tsv(result: Transcription, word_level: bool = False) -> str:
     """Tab-separated start and end (integer milliseconds) and text, one row per segment, with a
-    header; with ``word_level`` one row per word and a confidence column."""
+    header; with ``word_level`` one row per word and a confidence column (empty for a word the
+    decoder timed without one)."""
     if word_level:
         rows = ["start\tend\ttext\tconfidence"] + [
-            f"{round(1000 * w.start)}\t{round(1000 * w.end)}\t{w.word}\t{w.confidence:.4f}"
+            f"{round(1000 * w.start)}\t{round(1000 * w.end)}\t{w.word}\t{_confidence(w)}"
             for s in result.segments
             for w in s.words
         ]

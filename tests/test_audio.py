@@ -60,3 +60,23 @@ def test_nan_samples(tmp_path):
     sf.write(path, noise, 16000, subtype="FLOAT")
     with pytest.raises(AudioError, match="nan.wav: audio contains NaN or infinite samples"):
         load_audio(path)
+
+
+def test_a_long_file_is_resampled_across_read_blocks_as_if_in_one_piece(tmp_path):
+    import soxr
+
+    from asr import audio as audio_module
+
+    rate = 44100
+    samples = 3 * audio_module._BLOCK_FRAMES + 12345  # four blocks, the last one short
+    t = np.arange(samples) / rate
+    sweep = (0.4 * np.sin(2 * np.pi * (200 + 300 * t) * t)).astype(
+        np.float32
+    )  # 200 Hz rising: no block is like the next
+    path = tmp_path / "long.flac"
+    sf.write(path, sweep, rate, subtype="PCM_24")
+    loaded = load_audio(path, 16000)
+    whole = soxr.resample(sf.read(path, dtype="float32")[0], rate, 16000, quality="HQ")
+    assert abs(len(loaded) - len(whole)) <= 1 and len(loaded) == pytest.approx(samples * 16000 / rate, abs=2)
+    n = min(len(loaded), len(whole))
+    assert np.max(np.abs(loaded[:n] - whole[:n])) < 1e-3  # no click or gap at the block edges

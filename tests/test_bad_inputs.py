@@ -1,13 +1,16 @@
 """Hostile and careless inputs: each gets a clear one-line error naming the file, and nothing leaks."""
 
 import dataclasses
+import os
 import re
+import struct
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile as sf
 import torch
 
 from asr.config import Config
@@ -471,3 +474,87 @@ def test_a_fifo_given_as_audio_is_refused_without_reading_it(tmp_path):
     os.mkfifo(fifo)  # opening it to read would wait for a writer forever
     with pytest.raises(AudioError, match=r"pipe\.wav: not a regular file"):
         load_audio(fifo)
+
+
+def _wav_header(rate: int, data_bytes: int, channels: int = 1, bits: int = 16) -> bytes:
+    block = channels * bits // 8
+    fmt = struct.pack("<IHHIIHH", 16, 1, channels, rate, rate * block, block, bits)
+    return b"RIFF" + struct.pack("<I", 36 + data_bytes) + b"WAVEfmt " + fmt + b"data" + struct.pack("<I", data_bytes)
+
+
+def _tone(seconds: float = 1.0) -> np.ndarray:
+    t = np.arange(int(seconds * 16000)) / 16000
+    return (0.3 * np.sin(2 * np.pi * 300 * t)).astype(np.float32)
+
+
+def _with_sample(value: float):
+    def make(path: Path) -> None:
+        samples = _tone()
+        samples[100] = value
+        sf.write(path, samples, 16000, subtype="FLOAT")
+
+    return make
+
+
+def _cut_in_half(fmt: str):
+    def make(path: Path) -> None:
+        whole = path.with_suffix("." + fmt.lower())
+        sf.write(whole, np.tile(_tone(), 5), 16000, format=fmt)
+        data = whole.read_bytes()
+        whole.unlink()
+        path.write_bytes(data[: len(data) // 2])
+
+    return make
+
+
+def _link_loop(path: Path) -> None:
+    os.symlink(path.parent / "other.wav", path)
+    os.symlink(path, path.parent / "other.wav")
+
+
+# kind of bad audio -> (how to make it at PATH, what the one error line says after "PATH: ")
+BAD_AUDIO = {
+    "missing": (lambda p: None, "no such file"),
+    "empty": (lambda p: p.write_bytes(b""), "empty file (0 bytes)"),
+    "text": (lambda p: p.write_text("this is not audio\n"), "not a readable audio file (Format not recognised."),
+    "random bytes": (
+        lambda p: p.write_bytes(np.random.default_rng(0).integers(0, 256, 5000, dtype=np.uint8).tobytes()),
+        "not a readable audio file",
+    ),
+    "zip": (lambda p: p.write_bytes(b"PK\x03\x04" + bytes(200)), "not a readable audio file"),
+    "png": (lambda p: p.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(300)), "not a readable audio file"),
+    "zero channels": (lambda p: p.write_bytes(_wav_header(16000, 2000, channels=0) + bytes(2000)), "Channel count"),
+    "header only": (lambda p: p.write_bytes(_wav_header(16000, 0)), "zero-length audio"),
+    "truncated wav": (lambda p: p.write_bytes(_wav_header(16000, 64000) + bytes(1000)), "truncated audio"),
+    "truncated flac": (_cut_in_half("FLAC"), "truncated or corrupt audio"),
+    "truncated mp3": (_cut_in_half("MP3"), "truncated audio"),
+    "rate 1 Hz": (lambda p: p.write_bytes(_wav_header(1, 2000) + bytes(2000)), "sample rate 1 Hz is outside"),
+    "rate 500 kHz": (lambda p: p.write_bytes(_wav_header(500_000, 2000) + bytes(2000)), "is outside 1000-384000 Hz"),
+    "nan": (_with_sample(np.nan), "NaN or infinite samples"),
+    "inf": (_with_sample(np.inf), "NaN or infinite samples"),
+    "fifo": (lambda p: os.mkfifo(p), "not a regular file"),
+    "dangling link": (lambda p: os.symlink(p.parent / "nowhere.wav", p), "no such file"),
+    "link loop": (_link_loop, "no such file"),
+    "empty folder": (lambda p: p.mkdir(), "no audio files in this folder"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(BAD_AUDIO))
+def test_the_cli_fails_a_bad_file_alone_with_one_line_naming_it_and_transcribes_the_rest(
+    untrained_model_config, tmp_path, kind, capsys
+):
+    from asr.cli import main
+
+    make, message = BAD_AUDIO[kind]
+    model = save_untrained_model(untrained_model_config, tmp_path / "m.pt")
+    good = [write_wav(tmp_path / f"good_{n}.wav", _tone()) for n in "ab"]
+    (tmp_path / "bad").mkdir()
+    bad = tmp_path / "bad" / "input.wav"
+    make(bad)
+    code = main(["transcribe", str(model), str(good[0]), str(bad), str(good[1]), "--device", "cpu"])
+    captured = capsys.readouterr()
+    errors = [line for line in captured.err.splitlines() if line.startswith("asr: ")]
+    assert code == 1 and "Traceback" not in captured.err
+    assert errors == [f"asr: error: {bad}: {errors[0].split(': ', 3)[3]}", "asr: 2 transcribed, 1 failed"], errors
+    assert message in errors[0], errors[0]
+    assert [line.split("\t")[0] for line in captured.out.splitlines()] == [str(good[0]), str(good[1])]

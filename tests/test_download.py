@@ -18,7 +18,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 class _Handler(http.server.BaseHTTPRequestHandler):
     """Serves ``server.files`` with Range support; ``server.cut_once`` names files whose first
-    transfer stops halfway (the connection closes early)."""
+    transfer stops halfway (the connection closes early), ``server.fail_once`` files whose first
+    request gets HTTP 503, ``server.ignore_range`` files served whole whatever Range asks."""
 
     def do_GET(self):  # noqa: N802 - http.server's naming
         name = self.path.rsplit("/", 1)[-1]
@@ -27,8 +28,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if data is None:
             self.send_error(404)
             return
+        if name in self.server.fail_once:
+            self.server.fail_once.remove(name)
+            self.send_error(503)
+            return
         start = 0
-        if self.headers.get("Range"):
+        if self.headers.get("Range") and name not in self.server.ignore_range:
             start = int(self.headers["Range"].removeprefix("bytes=").split("-")[0])
             if start >= len(data):
                 self.send_response(416)
@@ -56,6 +61,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 def server():
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     httpd.files, httpd.cut_once, httpd.requests = {}, set(), []
+    httpd.fail_once, httpd.ignore_range = set(), set()
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     yield httpd
@@ -103,6 +109,30 @@ def test_a_bad_checksum_is_refused_and_the_file_deleted(server, tmp_path):
     with pytest.raises(dl.DownloadError, match="f.bin: MD5 .* does not match"):
         dl.download(url(server, "f.bin"), tmp_path / "f.bin", "0" * 32, progress=False)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_server_error_is_retried(server, tmp_path):
+    data = b"z" * 5000
+    server.files["f.bin"], server.fail_once = data, {"f.bin"}
+    dl.download(url(server, "f.bin"), tmp_path / "f.bin", hashlib.md5(data).hexdigest(), progress=False)
+    assert (tmp_path / "f.bin").read_bytes() == data and len(server.requests) == 2
+
+
+def test_a_server_that_ignores_range_gives_the_whole_file_once(server, tmp_path):
+    data = b"a" * 6000 + b"b" * 6000
+    server.files["f.bin"], server.ignore_range = data, {"f.bin"}
+    (tmp_path / "f.bin.part").write_bytes(data[:4000])
+    dl.download(url(server, "f.bin"), tmp_path / "f.bin", hashlib.md5(data).hexdigest(), progress=False)
+    assert (tmp_path / "f.bin").read_bytes() == data  # not the first 4000 bytes twice
+    assert server.requests == [("f.bin", "bytes=4000-")]
+
+
+def test_a_stale_file_with_a_wrong_checksum_is_fetched_again(server, tmp_path):
+    data = b"the published bytes" * 100
+    server.files["f.bin"] = data
+    (tmp_path / "f.bin").write_bytes(b"an older, different file")
+    dl.download(url(server, "f.bin"), tmp_path / "f.bin", hashlib.md5(data).hexdigest(), progress=False)
+    assert (tmp_path / "f.bin").read_bytes() == data and len(server.requests) == 1
 
 
 def test_a_missing_file_names_the_url(server, tmp_path):

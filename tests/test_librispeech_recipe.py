@@ -43,7 +43,7 @@ def test_stages_prepare_train_and_evaluate_a_speaker_split(tiny_librispeech, tmp
         "--config",
         "config_cpu.yaml",
         "--subset-dir",
-        str(tiny_librispeech),
+        os.path.relpath(tiny_librispeech, tmp_path),  # relative to the working directory, tmp_path
         "--data-dir",
         str(data),
         "--synthetic-copies",
@@ -74,7 +74,9 @@ def test_stages_prepare_train_and_evaluate_a_speaker_split(tiny_librispeech, tmp
     assert speakers == {"train": {"251"}, "dev": {"422"}, "test": {"84", "174"}}
 
     # one LM weight pair, to keep the test short; the general LM is built from symspellpy's counts
-    trained = run(*common, "--stage", "2", *tiny, env={**os.environ, "LM_WEIGHTS": "1", "WORD_SCORES": "0"})
+    trained = run(
+        *common, "--stage", "2", *tiny, cwd=tmp_path, env={**os.environ, "LM_WEIGHTS": "1", "WORD_SCORES": "0"}
+    )
     assert trained.returncode == 0, trained.stderr
     assert "stage 2" in trained.stdout and "stage 3" in trained.stdout and "stage 1" not in trained.stdout
     assert "4 training utterances (0.0 h), 4 dev" in trained.stderr  # dev WER each epoch
@@ -109,6 +111,7 @@ def test_stages_prepare_train_and_evaluate_a_speaker_split(tiny_librispeech, tmp
         "--lm-dir",
         str(official),
         *tiny,
+        cwd=tmp_path,
         env={**os.environ, "LM_WEIGHTS": "1", "WORD_SCORES": "0"},
     )
     assert with_official.returncode == 0, with_official.stderr
@@ -147,7 +150,12 @@ def test_synthetic_copies_pretrain_on_spoken_phrases_then_train_on_the_mix(tiny_
         w for r in real * 2 for w in r["text"].split()
     )
     assert all(len(r["text"].split()) <= 5 for r in synthetic)
-    assert len({r["voice"] for r in synthetic}) == len(synthetic)  # each time by another voice
+    # each time by a random voice (its name holds the index, so look at its accent and rate)
+    assert len({r["voice"].split("+")[0] for r in synthetic}) > 1 and len({r["rate"] for r in synthetic}) > 1
+    copies = {}
+    for r in synthetic:
+        copies.setdefault(r["text"], []).append((r["voice"].split("+")[0], r["rate"]))
+    assert sum(len(set(spoken)) > 1 for spoken in copies.values() if len(spoken) > 1) > 0
     assert all(0.5 < r["duration"] < 10 and (data / "synthetic" / r["audio_filepath"]).is_file() for r in synthetic)
     assert len(mixed) == len(real) + len(synthetic) and all(Path(r["audio_filepath"]).is_absolute() for r in mixed)
     log = done.stdout + done.stderr

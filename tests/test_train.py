@@ -30,11 +30,10 @@ def test_a_few_steps_lower_the_ctc_loss_on_a_fixed_batch():
     frames = features[torch.arange(features.shape[1])[None] < lengths[:, None]]
     model.normalize.set_statistics(frames.sum(0), (frames**2).sum(0), frames.shape[0])
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
-    ctc = torch.nn.CTCLoss(zero_infinity=True)
     losses = []
     for _ in range(40):
         logits, out_lengths = model(features, lengths)
-        loss = ctc(logits.log_softmax(-1).transpose(0, 1), batch.targets, out_lengths, batch.target_lengths)
+        loss = model.ctc_loss(logits, out_lengths, batch.targets, batch.target_lengths).mean()  # per character
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -71,6 +70,35 @@ def test_resume_gives_the_same_next_step_losses_as_an_uninterrupted_run(tiny_con
     resumed = _losses(tmp_path / "split")
     assert sorted(resumed) == list(range(1, steps + 1))
     for step in range(1, steps + 1):
+        assert resumed[step] == pytest.approx(reference[step], rel=1e-4, abs=1e-4), f"step {step}"
+
+
+def test_a_crash_between_checkpoints_loses_only_the_steps_since_the_last_one(tiny_config, tmp_path):
+    tiny_config.train.device, tiny_config.train.epochs, tiny_config.train.checkpoint_every = "cpu", 2, 3
+    whole = dataclasses.replace(
+        tiny_config, train=dataclasses.replace(tiny_config.train, exp_dir=str(tmp_path / "whole"))
+    )
+    train(whole)
+    reference = _losses(tmp_path / "whole")
+    assert max(reference) >= 6
+    crashed = dataclasses.replace(
+        tiny_config, train=dataclasses.replace(tiny_config.train, exp_dir=str(tmp_path / "crashed"))
+    )
+
+    def crash_at_step_5(progress, indices, model):
+        if progress.step == 5:
+            raise KeyboardInterrupt  # as a kill would, two steps after the checkpoint of step 3
+
+    with pytest.raises(KeyboardInterrupt):
+        train(crashed, observer=crash_at_step_5)
+    assert load_checkpoint(tmp_path / "crashed" / "checkpoint.pt")["progress"]["step"] == 3
+    assert max(_losses(tmp_path / "crashed")) == 4  # the log has steps the checkpoint does not
+    train(crashed)
+    resumed = _losses(tmp_path / "crashed")
+    with open(tmp_path / "crashed" / "train_log.csv", newline="") as f:
+        logged = [int(row["step"]) for row in csv.DictReader(f)]
+    assert logged == sorted(reference)  # steps 4 and 5 were redone, and logged once
+    for step in reference:
         assert resumed[step] == pytest.approx(reference[step], rel=1e-4, abs=1e-4), f"step {step}"
 
 
