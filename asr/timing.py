@@ -39,6 +39,27 @@ def align_segments(
     return aligned
 
 
+def _reach(level: np.ndarray, peak: int, stop: int, direction: int, threshold: float, bridge: int) -> int:
+    """The last step louder than ``threshold`` from ``peak`` towards ``stop`` (exclusive) before a
+    quiet gap of ``bridge`` steps."""
+    edge, quiet, step = peak, 0, peak + direction
+    while step != stop and quiet < bridge:
+        if level[step] > threshold:
+            edge, quiet = step, 0
+        else:
+            quiet += 1
+        step += direction
+    return edge
+
+
+def _stretch_steps(stretches: list[tuple[float, float]], steps: int, steps_per_second: float) -> np.ndarray:
+    """(steps,) bool: True inside the (start, end) stretches, in seconds."""
+    inside = np.zeros(steps, bool)
+    for start, end in stretches:
+        inside[int(start * steps_per_second) : math.ceil(end * steps_per_second)] = True
+    return inside
+
+
 def refine_word_edges(
     words: list[Word],
     samples: np.ndarray,
@@ -73,24 +94,8 @@ def refine_word_edges(
     level = 10 * np.log10(np.einsum("ij,ij->i", view, view) / hop + 1e-12)
     floor = float(np.percentile(level, 10))
     max_shift = round(max_shift_seconds * sample_rate / hop)
-    speech_steps = None
-    if speech is not None:
-        speech_steps = np.zeros(steps, bool)
-        for start, end in speech:
-            speech_steps[int(start * sample_rate / hop) : math.ceil(end * sample_rate / hop)] = True
+    speech_steps = None if speech is None else _stretch_steps(speech, steps, sample_rate / hop)
     bridge = max(1, round(bridge_seconds * sample_rate / hop))
-
-    def reach(peak: int, stop: int, direction: int, threshold: float) -> int:
-        """The last loud step from ``peak`` towards ``stop`` (exclusive) before a quiet gap of ``bridge`` steps."""
-        edge, quiet, step = peak, 0, peak + direction
-        while step != stop and quiet < bridge:
-            if level[step] > threshold:
-                edge, quiet = step, 0
-            else:
-                quiet += 1
-            step += direction
-        return edge
-
     refined: list[Word] = []
     for i, word in enumerate(words):
         first, last = (
@@ -117,8 +122,8 @@ def refine_word_edges(
             earliest, latest = before, after
             peak = int(candidates[np.argmax(level[candidates])])
         threshold = max(float(level[peak]) - drop_db, floor + 6.0)
-        start = reach(peak, max(earliest, 0) - 1, -1, threshold)
-        end = reach(peak, max(latest, peak + 1), 1, threshold) + 1
+        start = _reach(level, peak, max(earliest, 0) - 1, -1, threshold, bridge)
+        end = _reach(level, peak, max(latest, peak + 1), 1, threshold, bridge) + 1
         refined.append(
             Word(word.word, round(start * hop / sample_rate, 3), round(end * hop / sample_rate, 3), word.confidence)
         )

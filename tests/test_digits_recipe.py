@@ -21,6 +21,7 @@ def test_stages_2_to_4_score_greedy_then_tune_and_score_lexicon_beam_search(
     (recipe / "exp").mkdir(parents=True)
     (tmp_path / "data_scripts").symlink_to(RECIPE.parents[2] / "data_scripts")
     shutil.copy(RECIPE, recipe / "run.sh")
+    shutil.copy(RECIPE.parents[1] / "common.sh", recipe.parent / "common.sh")
     (recipe / "data").symlink_to(trained_digits_corpus["train"].parent)
     shutil.copy(trained_digits_model, recipe / "exp" / "model.pt")
 
