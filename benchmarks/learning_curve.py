@@ -3,12 +3,17 @@
 against hours, and predict the CER at 10 and 100 hours.
 
     python benchmarks/learning_curve.py CONFIG DATA_DIR [--out-dir DIR] [--test-speakers 84 174]
-        [--fractions 0.125 0.25 0.5 1] [section.key=value ...]
+        [--fractions 0.125 0.25 0.5 1] [--equal-epochs] [section.key=value ...]
 
 DATA_DIR is a LibriSpeech-layout folder: the --test-speakers are the test set, everyone else the
 training set. Each fraction is a seeded random share of the training utterances (the smaller
 shares lie inside the larger ones), trained with CONFIG and the overrides into OUT_DIR/hours_F/
 (rerunning resumes, and skips fractions already trained) and scored greedily on the test set.
+
+Every share gets about the same number of training steps: a share of fraction F trains for
+train.epochs / F epochs (rounded), so 1/8 of the data is seen eight times as often and the curve
+measures data, not compute. `--equal-epochs` trains every share for train.epochs epochs instead
+(the small shares then also get fewer steps, and look worse than data alone makes them).
 
 The fit is a power law, CER = a * hours^-b (a straight line in log-log axes, least squares over
 the fractions); OUT_DIR/learning_curve.png plots the measurements and the fit, and the figures
@@ -40,6 +45,12 @@ def fit_power_law(hours: list[float], cers: list[float]) -> tuple[float, float]:
     """(a, b) of CER = a * hours^-b, least squares on log CER against log hours."""
     slope, intercept = np.polyfit(np.log(hours), np.log(cers), 1)
     return float(math.exp(intercept)), float(-slope)
+
+
+def epochs_for_share(fraction: float, epochs: int, equal_steps: bool = True) -> int:
+    """Epochs a share of `fraction` of the data trains for, so that it takes about as many steps as
+    `epochs` epochs of all of it (or `epochs` itself, without `equal_steps`)."""
+    return max(1, round(epochs / fraction)) if equal_steps else epochs
 
 
 def nested_shares(records: list[dict], fractions: list[float], seed: int) -> dict[float, list[dict]]:
@@ -94,6 +105,9 @@ def main() -> None:
     parser.add_argument("--test-speakers", nargs="+", default=["84", "174"])
     parser.add_argument("--fractions", nargs="+", type=float, default=[0.125, 0.25, 0.5, 1.0])
     parser.add_argument("--seed", type=int, default=0, help="seed of the shuffle the shares are taken from")
+    parser.add_argument(
+        "--equal-epochs", action="store_true", help="train every share for train.epochs (default: equal steps)"
+    )
     parser.add_argument("overrides", nargs="*", help="section.key=value config overrides for every training")
     args = parser.parse_intermixed_args()
     if len(args.fractions) < 2 or not all(0 < f <= 1 for f in args.fractions):
@@ -119,13 +133,18 @@ def main() -> None:
         config = load_config(args.config, args.overrides)
         config.data.train_manifest, config.data.dev_manifest = str(exp_dir / "train.jsonl"), ""
         config.train.exp_dir = str(exp_dir)
+        config.train.epochs = epochs_for_share(fraction, config.train.epochs, equal_steps=not args.equal_epochs)
         if not (exp_dir / "model.pt").exists():
             train(config)
         rates = evaluate(load_model(exp_dir / "model.pt"), test, exp_dir / "decode_test.jsonl", progress=False)
         hours.append(sum(r["duration"] for r in share) / 3600)
         cers.append(max(rates.cer, 1e-4))
         wers.append(rates.wer)
-        print(f"{fraction:g} of the training set: {hours[-1]:.3f} h, {len(share)} utterances: test {rates}", flush=True)
+        print(
+            f"{fraction:g} of the training set: {hours[-1]:.3f} h, {len(share)} utterances, "
+            f"{config.train.epochs} epochs: test {rates}",
+            flush=True,
+        )
 
     a, b = fit_power_law(hours, cers)
     plot(out / "learning_curve.png", hours, cers, a, b)

@@ -1,5 +1,6 @@
 """Benchmark scripts that are more than a measurement: the learning curve's fit and its run."""
 
+import csv
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +13,7 @@ from .conftest import speech, write_wav
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 sys.path.insert(0, str(BENCHMARKS))
 
-from learning_curve import fit_power_law, nested_shares  # noqa: E402
+from learning_curve import epochs_for_share, fit_power_law, nested_shares  # noqa: E402
 
 
 def test_the_power_law_fit_recovers_a_and_b_and_shares_nest():
@@ -25,6 +26,12 @@ def test_the_power_law_fit_recovers_a_and_b_and_shares_nest():
     for fraction, share in shares.items():
         assert fraction * total <= sum(r["duration"] for r in share) < fraction * total + 3
     assert shares[0.25] == shares[0.5][: len(shares[0.25])] and len(shares[1.0]) == 40
+
+
+def test_smaller_shares_train_more_epochs_for_the_same_steps():
+    assert [epochs_for_share(f, 10) for f in (0.125, 0.25, 0.5, 1.0)] == [80, 40, 20, 10]
+    assert epochs_for_share(0.3, 1) == 3 and epochs_for_share(1.0, 1) == 1
+    assert [epochs_for_share(f, 10, equal_steps=False) for f in (0.125, 1.0)] == [10, 10]
 
 
 def test_learning_curve_trains_each_share_plots_and_predicts(tmp_path):
@@ -72,3 +79,6 @@ def test_learning_curve_trains_each_share_plots_and_predicts(tmp_path):
     image = matplotlib.image.imread(out / "learning_curve.png")
     assert image.shape[0] > 200 and image.shape[1] > 300
     assert all((out / f"hours_{f}" / "model.pt").exists() for f in ("0.125", "0.25", "0.5", "1"))
+    for fraction, epochs in (("0.125", 8), ("0.25", 4), ("0.5", 2), ("1", 1)):  # equal steps: train.epochs / share
+        with open(out / f"hours_{fraction}" / "train_log.csv") as log:
+            assert {row["epoch"] for row in csv.DictReader(log)} == {str(e) for e in range(epochs)}  # 0-based
