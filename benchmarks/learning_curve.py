@@ -19,7 +19,9 @@ The fit is a power law, CER = a * hours^-b (a straight line in log-log axes, lea
 the fractions); OUT_DIR/learning_curve.png plots the measurements and the fit, and the figures
 are printed and written to OUT_DIR/learning_curve.tsv. A power law keeps falling forever while
 real error rates level off, so the 10 and 100 hour predictions are optimistic when measured
-points are few or far from those sizes: read them as "at best".
+points are few or far from those sizes: read them as "at best". A curve that is already bending
+shows it in the second fit, through the two largest shares alone (the local slope), whose
+predictions are printed beside the first and drawn dotted.
 """
 
 from __future__ import annotations
@@ -70,23 +72,36 @@ def nested_shares(records: list[dict], fractions: list[float], seed: int) -> dic
     return shares
 
 
-def plot(path: Path, hours: list[float], cers: list[float], a: float, b: float) -> None:
+def plot(path: Path, hours: list[float], cers: list[float], a: float, b: float, tail: tuple[float, float]) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter
 
     fig, ax = plt.subplots(figsize=(6, 4))
     grid = np.geomspace(min(hours) / 1.5, 100, 100)
     ax.plot(grid, 100 * a * grid**-b, "--", color="tab:blue", label=f"fit: CER = {100 * a:.1f}% x hours^-{b:.2f}")
+    tail_grid = np.geomspace(sorted(hours)[-2], 100, 50)
+    ax.plot(tail_grid, 100 * tail[0] * tail_grid ** -tail[1], ":", color="tab:gray", label="two largest shares' slope")
     ax.plot(hours, [100 * c for c in cers], "o", color="tab:red", label="measured")
     for target in (10, 100):
+        tail_cer = 100 * tail[0] * target ** -tail[1]
+        ax.plot([target], [tail_cer], "s", color="tab:gray", fillstyle="none")
+        ax.annotate(f"{tail_cer:.1f}%", (target, tail_cer), textcoords="offset points", xytext=(5, 5), color="tab:gray")
         ax.plot([target], [100 * a * target**-b], "s", color="tab:blue", fillstyle="none")
         ax.annotate(
             f"{100 * a * target**-b:.1f}%", (target, 100 * a * target**-b), textcoords="offset points", xytext=(5, 5)
         )
     ax.set_xscale("log")
     ax.set_yscale("log")
+    plain = FuncFormatter(lambda value, _: f"{value:g}")
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_major_formatter(plain)
+        axis.set_minor_formatter(FuncFormatter(lambda value, _: ""))
+    low, high = ax.get_ylim()
+    ax.set_yticks([t for t in (5, 10, 15, 20, 25, 30, 40, 50, 60, 80, 100) if low <= t <= high])
+    ax.set_ylim(low, high)
     ax.set_xlabel("training hours")
     ax.set_ylabel("test CER (%), greedy")
     ax.set_title("Learning curve")
@@ -147,17 +162,23 @@ def main() -> None:
         )
 
     a, b = fit_power_law(hours, cers)
-    plot(out / "learning_curve.png", hours, cers, a, b)
+    tail = fit_power_law(hours[-2:], cers[-2:])
+    plot(out / "learning_curve.png", hours, cers, a, b, tail)
     with open(out / "learning_curve.tsv", "w") as tsv:
         tsv.write("hours\tcer\twer\tkind\n")
         for h, c, w in zip(hours, cers, wers):
             tsv.write(f"{h:.4f}\t{c:.4f}\t{w:.4f}\tmeasured\n")
         for target in (10, 100):
             tsv.write(f"{target}\t{a * target**-b:.4f}\t\tpredicted\n")
+        for target in (10, 100):
+            tsv.write(f"{target}\t{tail[0] * target ** -tail[1]:.4f}\t\tpredicted_from_two_largest\n")
     print(f"\nmachine: {cpu_name()}; config {args.config} {' '.join(args.overrides)}")
     print(f"fit: CER = {100 * a:.2f}% x hours^-{b:.3f}")
     for target in (10, 100):
-        print(f"predicted CER at {target} h: {100 * a * target**-b:.1f}% (at best: a power law never levels off)")
+        print(
+            f"predicted CER at {target} h: {100 * a * target**-b:.1f}% (at best: a power law never levels off); "
+            f"{100 * tail[0] * target ** -tail[1]:.1f}% on the slope of the two largest shares (hours^-{tail[1]:.3f})"
+        )
     print(f"plot: {out / 'learning_curve.png'}")
 
 

@@ -1,6 +1,7 @@
 """Benchmark scripts that are more than a measurement: the learning curve's fit and its run."""
 
 import csv
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -75,6 +76,11 @@ def test_learning_curve_trains_each_share_plots_and_predicts(tmp_path):
     measured = [r for r in rows if r[3] == "measured"]
     assert len(measured) == 4 and [float(r[0]) for r in measured] == sorted(float(r[0]) for r in measured)
     assert [r[0] for r in rows if r[3] == "predicted"] == ["10", "100"]
+    (h1, c1), (h2, c2) = [(float(r[0]), float(r[1])) for r in measured[-2:]]
+    through_last_two = {r[0]: float(r[1]) for r in rows if r[3] == "predicted_from_two_largest"}
+    for target in ("10", "100"):  # the line through the two largest shares in log-log axes
+        expected = c2 * (float(target) / h2) ** (math.log(c2 / c1) / math.log(h2 / h1))
+        assert through_last_two[target] == pytest.approx(expected, rel=1e-3, abs=1e-4)
     assert "predicted CER at 10 h" in done.stdout and "predicted CER at 100 h" in done.stdout
     image = matplotlib.image.imread(out / "learning_curve.png")
     assert image.shape[0] > 200 and image.shape[1] > 300
