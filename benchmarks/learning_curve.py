@@ -72,7 +72,15 @@ def nested_shares(records: list[dict], fractions: list[float], seed: int) -> dic
     return shares
 
 
-def plot(path: Path, hours: list[float], cers: list[float], a: float, b: float, tail: tuple[float, float]) -> None:
+def power_law(fit: tuple[float, float], hours: float | np.ndarray) -> float | np.ndarray:
+    """CER = a * hours^-b of a fit (a, b), for a number or an array of hours."""
+    a, b = fit
+    return a * hours**-b
+
+
+def plot(
+    path: Path, hours: list[float], cers: list[float], fit: tuple[float, float], tail: tuple[float, float]
+) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -80,19 +88,23 @@ def plot(path: Path, hours: list[float], cers: list[float], a: float, b: float, 
     from matplotlib.ticker import FuncFormatter
 
     fig, ax = plt.subplots(figsize=(6, 4))
-    grid = np.geomspace(min(hours) / 1.5, 100, 100)
-    ax.plot(grid, 100 * a * grid**-b, "--", color="tab:blue", label=f"fit: CER = {100 * a:.1f}% x hours^-{b:.2f}")
-    tail_grid = np.geomspace(sorted(hours)[-2], 100, 50)
-    ax.plot(tail_grid, 100 * tail[0] * tail_grid ** -tail[1], ":", color="tab:gray", label="two largest shares' slope")
+    lines = (
+        (
+            fit,
+            np.geomspace(min(hours) / 1.5, 100, 100),
+            "--",
+            "tab:blue",
+            f"fit: CER = {100 * fit[0]:.1f}% x hours^-{fit[1]:.2f}",
+        ),
+        (tail, np.geomspace(sorted(hours)[-2], 100, 50), ":", "tab:gray", "two largest shares' slope"),
+    )
+    for line_fit, grid, style, color, label in lines:
+        ax.plot(grid, 100 * power_law(line_fit, grid), style, color=color, label=label)
+        for target in (10, 100):
+            cer = 100 * power_law(line_fit, target)
+            ax.plot([target], [cer], "s", color=color, fillstyle="none")
+            ax.annotate(f"{cer:.1f}%", (target, cer), textcoords="offset points", xytext=(5, 5), color=color)
     ax.plot(hours, [100 * c for c in cers], "o", color="tab:red", label="measured")
-    for target in (10, 100):
-        tail_cer = 100 * tail[0] * target ** -tail[1]
-        ax.plot([target], [tail_cer], "s", color="tab:gray", fillstyle="none")
-        ax.annotate(f"{tail_cer:.1f}%", (target, tail_cer), textcoords="offset points", xytext=(5, 5), color="tab:gray")
-        ax.plot([target], [100 * a * target**-b], "s", color="tab:blue", fillstyle="none")
-        ax.annotate(
-            f"{100 * a * target**-b:.1f}%", (target, 100 * a * target**-b), textcoords="offset points", xytext=(5, 5)
-        )
     ax.set_xscale("log")
     ax.set_yscale("log")
     plain = FuncFormatter(lambda value, _: f"{value:g}")
@@ -161,23 +173,23 @@ def main() -> None:
             flush=True,
         )
 
-    a, b = fit_power_law(hours, cers)
+    fit = fit_power_law(hours, cers)
     tail = fit_power_law(hours[-2:], cers[-2:])
-    plot(out / "learning_curve.png", hours, cers, a, b, tail)
+    plot(out / "learning_curve.png", hours, cers, fit, tail)
     with open(out / "learning_curve.tsv", "w") as tsv:
         tsv.write("hours\tcer\twer\tkind\n")
         for h, c, w in zip(hours, cers, wers):
             tsv.write(f"{h:.4f}\t{c:.4f}\t{w:.4f}\tmeasured\n")
-        for target in (10, 100):
-            tsv.write(f"{target}\t{a * target**-b:.4f}\t\tpredicted\n")
-        for target in (10, 100):
-            tsv.write(f"{target}\t{tail[0] * target ** -tail[1]:.4f}\t\tpredicted_from_two_largest\n")
+        for line_fit, kind in ((fit, "predicted"), (tail, "predicted_from_two_largest")):
+            for target in (10, 100):
+                tsv.write(f"{target}\t{power_law(line_fit, target):.4f}\t\t{kind}\n")
     print(f"\nmachine: {cpu_name()}; config {args.config} {' '.join(args.overrides)}")
-    print(f"fit: CER = {100 * a:.2f}% x hours^-{b:.3f}")
+    print(f"fit: CER = {100 * fit[0]:.2f}% x hours^-{fit[1]:.3f}")
     for target in (10, 100):
         print(
-            f"predicted CER at {target} h: {100 * a * target**-b:.1f}% (at best: a power law never levels off); "
-            f"{100 * tail[0] * target ** -tail[1]:.1f}% on the slope of the two largest shares (hours^-{tail[1]:.3f})"
+            f"predicted CER at {target} h: {100 * power_law(fit, target):.1f}% "
+            "(at best: a power law never levels off); "
+            f"{100 * power_law(tail, target):.1f}% on the slope of the two largest shares (hours^-{tail[1]:.3f})"
         )
     print(f"plot: {out / 'learning_curve.png'}")
 
