@@ -1,6 +1,7 @@
 """Long audio in chunks: where to cut, what context each chunk sees, and stitching the outputs.
 
-Audio longer than ``decoding.chunk_seconds`` is cut at quiet points into regions; each region is
+Audio longer than ``decoding.chunk_seconds`` is cut into regions at pauses: in the middle of the
+widest stretch the voice-activity detector calls non-speech, else at the quietest point; each region is
 decoded with ``chunk_context_seconds`` of audio on either side, and only the output frames inside
 the region are kept. The kept frames of all regions form one (frames, vocab) matrix for the whole
 file, decoded as if the file had been decoded in one piece, so no word is doubled or lost at a cut.
@@ -17,6 +18,7 @@ import torch
 from .config import Config, DecodingConfig
 from .decoding import Decoder
 from .text import Vocabulary
+from .vad import speech_stretches
 
 
 class Recognizer(Protocol):
@@ -52,6 +54,7 @@ class Item:
     log_probs: np.ndarray = field(
         default_factory=lambda: np.zeros((0, 0), np.float32)
     )  # (frames, vocab), filled chunk by chunk
+    speech: list[tuple[float, float]] | None = None  # voice activity (seconds), when it was needed to cut
 
 
 @dataclass
@@ -66,12 +69,17 @@ class Chunk:
 
 
 def plan_regions(
-    samples: np.ndarray, sample_rate: int, frame_samples: int, config: DecodingConfig
+    samples: np.ndarray,
+    sample_rate: int,
+    frame_samples: int,
+    config: DecodingConfig,
+    speech: list[tuple[float, float]] | None = None,
 ) -> list[tuple[int, int]]:
     """Cut ``samples`` into regions (start, end) that, with context on both sides, fit in a chunk.
 
-    Cuts fall on multiples of ``frame_samples`` (one output frame) at the quietest 100 ms within
-    ``cut_search_seconds`` before the longest allowed region end.
+    Cuts fall on multiples of ``frame_samples`` (one output frame) within ``cut_search_seconds``
+    before the longest allowed region end: in the middle of the widest pause between the ``speech``
+    stretches (seconds, from voice activity) there, or, with none, at the quietest 100 ms.
     """
     total = len(samples)
     chunk = int(config.chunk_seconds * sample_rate)
@@ -86,7 +94,8 @@ def plan_regions(
     start = 0
     while total - start + context > chunk:
         low, high = start + longest - search, start + longest
-        cut = low + _quietest(samples[low:high], sample_rate)
+        pause = _widest_pause(speech, low, high, sample_rate) if speech is not None else None
+        cut = pause if pause is not None else low + _quietest(samples[low:high], sample_rate)
         cut = max(start + frame_samples, cut // frame_samples * frame_samples)
         regions.append((start, cut))
         start = cut
@@ -96,6 +105,27 @@ def plan_regions(
 
 def _frames(samples: float, frame_samples: int) -> int:
     return int(samples // frame_samples)
+
+
+def _widest_pause(speech: list[tuple[float, float]], low: int, high: int, sample_rate: int) -> int | None:
+    """The middle (in samples) of the widest stretch of [low, high) outside every ``speech``
+    stretch, or None when speech fills it."""
+    gaps = []
+    position = low
+    for start, end in sorted(speech):
+        start, end = round(start * sample_rate), round(end * sample_rate)
+        if start > position:
+            gaps.append((position, min(start, high)))
+        position = max(position, end)
+        if position >= high:
+            break
+    if position < high:
+        gaps.append((position, high))
+    gaps = [(a, b) for a, b in gaps if b > a]
+    if not gaps:
+        return None
+    start, end = max(gaps, key=lambda gap: gap[1] - gap[0])
+    return (start + end) // 2
 
 
 def _quietest(samples: np.ndarray, sample_rate: int) -> int:
@@ -115,7 +145,9 @@ def plan_chunks(recognizer: Recognizer, item: Item, config: DecodingConfig) -> l
     total_frames = int(recognizer.output_frames(len(samples)))
     item.log_probs = np.zeros((total_frames, len(recognizer.vocabulary)), np.float32)
     context = round(config.chunk_context_seconds * recognizer.sample_rate / frame_samples) * frame_samples
-    regions = plan_regions(samples, recognizer.sample_rate, frame_samples, config)
+    if len(samples) > config.chunk_seconds * recognizer.sample_rate and config.vad == "silero" and item.speech is None:
+        item.speech = speech_stretches(samples, recognizer.sample_rate, config.vad_threshold)
+    regions = plan_regions(samples, recognizer.sample_rate, frame_samples, config, item.speech)
     chunks = []
     for number, (start, end) in enumerate(regions):
         last = number == len(regions) - 1

@@ -70,6 +70,16 @@ def _add_decoding_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_backend_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--backend",
+        choices=["auto", "torch", "onnxruntime", "torchscript"],
+        default="auto",
+        help="what runs the acoustic model: torch (a model file), onnxruntime or torchscript (a file from "
+        "`asr export`); default: by the file",
+    )
+
+
 def _apply_decoding_options(recognizer, args: argparse.Namespace) -> None:
     """The recognizer's decoding config with the command line's decoding options in place."""
     changes = {}
@@ -147,7 +157,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     from .evaluate import evaluate
     from .recognizer import load_model
 
-    recognizer = load_model(args.model, device=args.device)
+    recognizer = load_model(args.model, device=args.device, backend=args.backend)
     _apply_decoding_options(recognizer, args)
     utterances = read_manifest(args.manifest, None, skip_bad=args.skip_bad)
     output = args.output or Path(args.model).parent / f"decode_{Path(args.manifest).stem}.jsonl"
@@ -183,7 +193,7 @@ def _transcribe(args: argparse.Namespace) -> int:
         raise ValueError(f"--format {args.format} for several inputs needs --output-dir (one file per input)")
     if args.threads:
         torch.set_num_threads(args.threads)
-    recognizer = load_model(args.model, device=args.device)
+    recognizer = load_model(args.model, device=args.device, backend=args.backend)
     _apply_decoding_options(recognizer, args)
     write = functools.partial(WRITERS[args.format], word_level=args.word_timestamps)
     used_names: set[str] = set()
@@ -210,6 +220,54 @@ def _transcribe(args: argparse.Namespace) -> int:
     if failures:
         print(f"asr: {transcribed} transcribed, {failures} failed", file=sys.stderr)
     return 1 if failures else 0
+
+
+def _listen(args: argparse.Namespace) -> int:
+    from .recognizer import load_model
+    from .stream import microphone_blocks, replay_blocks
+
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    recognizer = load_model(args.model, device=args.device, backend=args.backend)
+    _apply_decoding_options(recognizer, args)
+    if args.input:
+        blocks = replay_blocks(args.input, recognizer.sample_rate, realtime=not args.as_fast_as_possible)
+    else:
+        blocks = microphone_blocks(recognizer.sample_rate)
+    stream = recognizer.stream(args.chunk_seconds, args.lookahead_seconds)
+    show = _LiveDisplay(sys.stderr.isatty())
+    try:
+        for block in blocks:
+            show(stream.feed(block))
+    except KeyboardInterrupt:
+        pass  # Ctrl-C: what was heard so far is still decoded and printed below
+    show(stream.finish())
+    return 0
+
+
+class _LiveDisplay:
+    """Final segments on stdout, one line each; the partial text on stderr, redrawn in place on a
+    terminal, else a line each time it changes."""
+
+    def __init__(self, terminal: bool):
+        self.terminal = terminal
+        self.last = ""
+
+    def __call__(self, update) -> None:
+        if update.final and self.terminal and self.last:
+            print("\r\033[K", end="", file=sys.stderr)
+        for segment in update.final:
+            print(f"[{segment.start:.2f} --> {segment.end:.2f}] {segment.text}", flush=True)
+        if update.final:
+            self.last = ""
+        if update.partial != self.last:
+            if self.terminal:
+                print(f"\r\033[K{update.partial}", end="", file=sys.stderr, flush=True)
+            elif update.partial:
+                print(f"... {update.partial}", file=sys.stderr, flush=True)
+            self.last = update.partial
 
 
 def _align(args: argparse.Namespace) -> int:
@@ -248,6 +306,14 @@ def _export_model(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export(args: argparse.Namespace) -> int:
+    from .recognizer import load_model
+
+    recognizer = load_model(args.model, device="cpu", backend="torch")
+    print(recognizer.export(args.out, args.format, args.int8))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``asr`` command line: one subcommand per task, each a thin layer over the package."""
     parser = argparse.ArgumentParser(prog="asr", description="Train and use CTC speech recognisers.")
@@ -280,12 +346,13 @@ def _add_training_commands(commands: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--batch-seconds", type=_positive_float, default=200.0, help="padded audio seconds per batch")
     evaluate.add_argument("--num-workers", type=_counting_number(0), default=1, help="audio loading processes")
     evaluate.add_argument("--skip-bad", action="store_true", help="skip bad manifest lines with a warning")
+    _add_backend_option(evaluate)
     _add_decoding_options(evaluate)
     evaluate.set_defaults(run=_evaluate)
 
 
 def _add_transcription_commands(commands: argparse._SubParsersAction) -> None:
-    """``asr transcribe`` and ``asr align``."""
+    """``asr transcribe``, ``asr listen`` and ``asr align``."""
     transcribe = commands.add_parser("transcribe", help="transcribe audio files (folders expand to the audio in them)")
     transcribe.add_argument("model", help="model file or training checkpoint")
     transcribe.add_argument("paths", nargs="+", metavar="PATH", help="audio files or folders")
@@ -305,8 +372,30 @@ def _add_transcription_commands(commands: argparse._SubParsersAction) -> None:
     transcribe.add_argument(
         "--threads", type=_counting_number(0), default=0, help="torch CPU threads (default: torch's choice)"
     )
+    _add_backend_option(transcribe)
     _add_decoding_options(transcribe)
     transcribe.set_defaults(run=_transcribe)
+
+    listen = commands.add_parser(
+        "listen", help="transcribe the microphone live (Ctrl-C to stop), or replay a file through the same path"
+    )
+    listen.add_argument("model", help="model file, checkpoint or exported model")
+    listen.add_argument("--input", help="an audio file replayed at real time instead of the microphone")
+    listen.add_argument("--as-fast-as-possible", action="store_true", help="with --input: do not wait for real time")
+    listen.add_argument(
+        "--chunk-seconds", type=_positive_float, default=1.0, help="audio decoded at a time (default 1)"
+    )
+    listen.add_argument(
+        "--lookahead-seconds",
+        type=float,
+        default=0.5,
+        help="audio after each chunk the model hears before its words are shown (default 0.5)",
+    )
+    listen.add_argument("--device", default=None, help="cpu, cuda, cuda:N (default: cuda when available)")
+    listen.add_argument("--threads", type=_counting_number(0), default=0, help="torch CPU threads")
+    _add_backend_option(listen)
+    _add_decoding_options(listen)
+    listen.set_defaults(run=_listen)
 
     align = commands.add_parser("align", help="when each word of a known transcript was said (CTC forced alignment)")
     align.add_argument("model", help="model file or training checkpoint")
@@ -324,7 +413,7 @@ def _add_transcription_commands(commands: argparse._SubParsersAction) -> None:
 
 
 def _add_model_commands(commands: argparse._SubParsersAction) -> None:
-    """``asr export-model``, ``asr tune-lm`` and ``asr lm build``."""
+    """``asr export-model``, ``asr export``, ``asr tune-lm`` and ``asr lm build``."""
     export = commands.add_parser(
         "export-model", help="write a self-contained model file from a checkpoint or model file"
     )
@@ -332,6 +421,17 @@ def _add_model_commands(commands: argparse._SubParsersAction) -> None:
     export.add_argument("out", type=Path, help="model file to write")
     export.add_argument("overrides", nargs="*", metavar="decoding.key=value", help="decoding settings to store")
     export.set_defaults(run=_export_model)
+
+    deploy = commands.add_parser(
+        "export", help="write the acoustic model (features + network) as ONNX or TorchScript, fp32 or int8"
+    )
+    deploy.add_argument("model", help="model file or training checkpoint")
+    deploy.add_argument("out", type=Path, help="file to write (e.g. model.onnx)")
+    deploy.add_argument("--format", choices=["onnx", "torchscript"], default="onnx", help="default: onnx")
+    deploy.add_argument(
+        "--int8", action="store_true", help="int8 weights (dynamic quantization of the RNN and linear layers)"
+    )
+    deploy.set_defaults(run=_export)
 
     tune = commands.add_parser(
         "tune-lm", help="search LM weight and word score on a dev set; store the best in the model file"

@@ -17,6 +17,11 @@ def _conv_out(lengths: torch.Tensor, stride: int = 2) -> torch.Tensor:
     return torch.div(lengths - 1, stride, rounding_mode="floor") + 1
 
 
+def conv_output_lengths(feature_lengths: torch.Tensor, time_subsampling: int) -> torch.Tensor:
+    """Output frames of :class:`ConvSubsampling` for ``feature_lengths`` input frames."""
+    return _conv_out(_conv_out(feature_lengths), time_subsampling // 2)
+
+
 class ConvSubsampling(nn.Module):
     """Two 2-D convolutions over (time, mel): frequency shrinks by 4, time by ``time_subsampling``
     (4: both convolutions have time stride 2; 2: only the first has)."""
@@ -36,7 +41,7 @@ class ConvSubsampling(nn.Module):
         self.project = nn.Linear(channels * reduced_mels, out_features)
 
     def output_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
-        return _conv_out(_conv_out(lengths), self.second_time_stride)
+        return conv_output_lengths(lengths, 2 * self.second_time_stride)
 
     def forward(self, features: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x = self.conv(features.unsqueeze(1))  # (batch, channels, frames / time_subsampling, mels / 4)
@@ -133,7 +138,10 @@ class CTCModel(nn.Module):
     def run_rnn(self, x: torch.Tensor, lengths: torch.Tensor, packed: bool | None = None) -> torch.Tensor:
         """The RNN stack over ``x`` (batch, frames, features), each sequence seen only up to its
         length: packed (cuDNN's fast path) on a GPU, unpacked on the CPU (the same function,
-        several times faster to train there; see :func:`bidirectional_rnn_unpacked`)."""
+        several times faster to train there; see :func:`bidirectional_rnn_unpacked`). A stack
+        rebuilt for deployment (``asr.export.UnpackedRNN``, int8) runs itself."""
+        if not isinstance(self.rnn, nn.RNNBase):
+            return self.rnn(x, lengths)
         if packed is None:
             packed = x.is_cuda
         if not packed:

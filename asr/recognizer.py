@@ -1,7 +1,13 @@
-"""A trained model ready to use: features, acoustic model, vocabulary and decoder together."""
+"""A trained model ready to use: features, acoustic model, vocabulary and decoder together.
+
+The acoustic model runs in torch (a model file or checkpoint), or from an exported file
+(``asr export``) in ONNX Runtime or TorchScript; everything after it (decoding, voice activity,
+chunking, timing) is the same code whichever backend computed the log-probabilities."""
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 from pathlib import Path
 
 import torch
@@ -10,21 +16,37 @@ from .checkpoint import ModelFileError, atomic_save, load_model_file, model_payl
 from .config import Config, DecodingConfig, check_config, config_from_dict, config_to_dict
 from .decoding import BEAM_FIELDS, Decoder, build_decoder, uses_beam_search
 from .distributed import pick_device
+from .export import BACKENDS, ExportError, detect_backend, export, int8_model, load_exported
 from .features import LogMel
-from .model import CTCModel
+from .model import CTCModel, conv_output_lengths
+from .stream import Stream
 from .text import Vocabulary
 from .transcribe import align, transcribe
 
 
 class Recognizer:
-    """Feature extractor, acoustic model and vocabulary on one device."""
+    """Feature extractor, acoustic model and vocabulary on one device.
 
-    def __init__(self, config: Config, vocabulary: Vocabulary, model: CTCModel, device: torch.device):
+    ``exported``, when given, computes the log-probabilities instead of ``model`` (then None): a
+    callable (padded waveforms, sample counts) -> (log-probabilities, frame counts) such as
+    :class:`asr.export.OnnxRuntimeAcoustic`; ``backend`` names it."""
+
+    def __init__(
+        self,
+        config: Config,
+        vocabulary: Vocabulary,
+        model: CTCModel | None,
+        device: torch.device,
+        exported=None,
+        backend: str = "torch",
+    ):
         self.config = config
         self.vocabulary = vocabulary
         self.device = device
         self.frontend = LogMel(config.features).to(device)
-        self.model = model.to(device).eval()
+        self.model = model.to(device).eval() if model is not None else None
+        self.exported = exported
+        self.backend = backend
         self._decoder: tuple[tuple, Decoder] | None = None
 
     def decoder(self, config: DecodingConfig | None = None) -> Decoder:
@@ -45,7 +67,7 @@ class Recognizer:
     @property
     def frame_samples(self) -> int:
         """Audio samples per output frame."""
-        return self.frontend.hop_length * self.model.time_subsampling
+        return self.frontend.hop_length * self.config.model.time_subsampling
 
     @property
     def frame_seconds(self) -> float:
@@ -54,11 +76,14 @@ class Recognizer:
 
     def output_frames(self, num_samples: int) -> int:
         """Output frames for ``num_samples`` samples of audio."""
-        return int(self.model.output_lengths(self.frontend.frame_counts(torch.tensor(num_samples))))
+        frames = self.frontend.frame_counts(torch.tensor(num_samples))
+        return int(conv_output_lengths(frames, self.config.model.time_subsampling))
 
     @torch.no_grad()
     def log_probs(self, waveforms: torch.Tensor, sample_counts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """CTC log-probabilities (batch, frames, vocab) and valid frame counts for padded waveforms."""
+        if self.exported is not None:
+            return self.exported(waveforms, sample_counts)
         features, lengths = self.frontend(waveforms.to(self.device), sample_counts.to(self.device))
         logits, out_lengths = self.model(features, lengths)
         return logits.float().log_softmax(-1), out_lengths
@@ -71,7 +96,18 @@ class Recognizer:
     def save(self, path: str | Path) -> None:
         """Write a self-contained model file (weights with normalisation statistics, configs including
         decoding, vocabulary, version), atomically."""
+        if self.backend != "torch":
+            raise ExportError(f"a model run by {self.backend} cannot be saved as a model file: save the torch model")
         atomic_save(model_payload(self.model, config_to_dict(self.config), self.vocabulary.characters), path)
+
+    def export(self, out: str | Path, fmt: str = "onnx", int8: bool = False) -> Path:
+        """Write the acoustic model (features + network) with its vocabulary and config as ONNX or
+        TorchScript (``fmt``), int8 with ``int8``; see :mod:`asr.export`."""
+        if self.backend != "torch":
+            raise ExportError(f"only a torch model can be exported, not one run by {self.backend}")
+        model = copy.deepcopy(self.model).cpu()
+        frontend = LogMel(self.config.features)
+        return export(frontend, model, config_to_dict(self.config), self.vocabulary.characters, out, fmt, int8)
 
     def transcribe(
         self,
@@ -86,14 +122,50 @@ class Recognizer:
         them (a list, in input order); see :func:`asr.transcribe.transcribe`."""
         return transcribe(self, audio, batch_size, sample_rate, errors, progress, **decoding)
 
+    def stream(
+        self, chunk_seconds: float = 1.0, lookahead_seconds: float = 0.5, context_seconds: float = 2.0, **decoding
+    ) -> Stream:
+        """A :class:`~asr.stream.Stream` to feed audio to piece by piece (at :attr:`sample_rate`): partial
+        text as it grows, final segments with word times at pauses. Keyword arguments override the
+        model's decoding config."""
+        config = dataclasses.replace(self.config.decoding, **decoding)
+        return Stream(self, chunk_seconds, lookahead_seconds, context_seconds, config)
+
     def align(self, audio, text: str, sample_rate: int | None = None):
         """Word timings (a list of :class:`~asr.decoding.Word`) of a known transcript in one
         recording; see :func:`asr.transcribe.align`."""
         return align(self, audio, text, sample_rate)
 
 
-def load_model(path: str | Path, device: str | None = None) -> Recognizer:
-    """Load a model file (or a training checkpoint) onto ``device`` (``cuda`` when available by default)."""
+def load_model(path: str | Path, device: str | None = None, backend: str = "auto", int8: bool = False) -> Recognizer:
+    """Load a model file (or a training checkpoint) onto ``device`` (``cuda`` when available by
+    default), or an exported model (``asr export``): ``backend`` is ``torch``, ``onnxruntime`` or
+    ``torchscript``, or ``auto`` to go by the file. ``int8`` quantizes a torch model's RNN and
+    linear layers on loading (CPU only)."""
+    if backend == "auto":
+        backend = detect_backend(path)
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be auto or one of {', '.join(BACKENDS)}, not {backend!r}")
+    if backend != "torch":
+        if detect_backend(path) == "torch" and Path(path).is_file():
+            raise ExportError(f"{path}: an asr model file, not one exported for {backend}; use `asr export` first")
+        runner, metadata = load_exported(path, backend)
+        try:
+            config = check_config(config_from_dict(metadata["config"]), f"{path}: config")
+            vocabulary = Vocabulary(metadata["vocabulary"])
+        except (ValueError, TypeError) as error:
+            raise ExportError(f"{path}: its stored config cannot be used ({error})") from None
+        return Recognizer(config, vocabulary, None, torch.device("cpu"), exported=runner, backend=backend)
+    recognizer = _load_torch_model(path, device)
+    if int8:
+        if recognizer.device.type != "cpu":
+            raise ValueError("int8 models run on the CPU only: load with device='cpu'")
+        recognizer.model = int8_model(recognizer.model)
+        recognizer.backend = "torch-int8"
+    return recognizer
+
+
+def _load_torch_model(path: str | Path, device: str | None) -> Recognizer:
     data = load_model_file(path)
     try:
         config = check_config(config_from_dict(data["config"]), f"{path}: config")

@@ -39,6 +39,7 @@ __all__ = [
     "silent_frames",
     "stitched_log_probs",
     "transcribe",
+    "transcribe_log_probs",
     "transcribe_stream",
     "words_to_transcription",
 ]
@@ -137,22 +138,37 @@ def silent_frames(
 
 
 def _finish(recognizer: Recognizer, item: Item, config: DecodingConfig) -> Transcription:
-    silent = silent_frames(item.samples, recognizer.frame_samples, len(item.log_probs), config.silence_db)
-    speech = None
+    return transcribe_log_probs(recognizer, item.source, item.samples, item.log_probs, config, item.speech)
+
+
+def transcribe_log_probs(
+    recognizer: Recognizer,
+    source: str,
+    samples: np.ndarray,
+    log_probs: np.ndarray,
+    config: DecodingConfig,
+    speech: list[tuple[float, float]] | None = None,
+) -> Transcription:
+    """The result for ``samples`` whose model outputs are ``log_probs`` (frames, vocab; changed in
+    place): frames in silence or that the voice-activity detector calls non-speech (its ``speech``
+    stretches, found here unless given) become blank, then the words are decoded, timed, their
+    edges refined, and grouped into segments."""
+    silent = silent_frames(samples, recognizer.frame_samples, len(log_probs), config.silence_db)
     if config.vad == "silero":
-        speech = speech_stretches(item.samples, recognizer.sample_rate, config.vad_threshold)
-        silent |= ~speech_mask(speech, len(item.log_probs), recognizer.frame_seconds, config.vad_pad_seconds)
+        if speech is None:
+            speech = speech_stretches(samples, recognizer.sample_rate, config.vad_threshold)
+        silent |= ~speech_mask(speech, len(log_probs), recognizer.frame_seconds, config.vad_pad_seconds)
     elif config.vad != "off":
         raise ValueError(f"decoding.vad must be one of {', '.join(VAD_METHODS)}, not {config.vad!r}")
-    item.log_probs[silent] = -np.inf
-    item.log_probs[silent, recognizer.vocabulary.blank_id] = 0.0
-    log_probs = torch.from_numpy(item.log_probs)
-    words = recognizer.decoder(config).words(log_probs[None], torch.tensor([len(log_probs)]), recognizer.frame_seconds)[
-        0
-    ]
-    aligned = align_segments(words, log_probs, recognizer.vocabulary, recognizer.frame_seconds, config)
-    aligned = refine_word_edges(aligned, item.samples, recognizer.sample_rate, speech=speech)
-    return words_to_transcription(item.source, aligned, len(item.samples) / recognizer.sample_rate, config)
+    else:
+        speech = None
+    log_probs[silent] = -np.inf
+    log_probs[silent, recognizer.vocabulary.blank_id] = 0.0
+    frames = torch.from_numpy(log_probs)
+    words = recognizer.decoder(config).words(frames[None], torch.tensor([len(frames)]), recognizer.frame_seconds)[0]
+    aligned = align_segments(words, frames, recognizer.vocabulary, recognizer.frame_seconds, config)
+    aligned = refine_word_edges(aligned, samples, recognizer.sample_rate, speech=speech)
+    return words_to_transcription(source, aligned, len(samples) / recognizer.sample_rate, config)
 
 
 def align(recognizer: Recognizer, audio: AudioInput, text: str, sample_rate: int | None = None) -> list[Word]:

@@ -1,4 +1,5 @@
-"""Benchmark scripts that are more than a measurement: the learning curve's fit and its run."""
+"""Benchmark scripts that are more than a measurement (the learning curve's fit and its run), and the
+speed and streaming benchmarks run end to end on tiny data."""
 
 import csv
 import math
@@ -7,6 +8,7 @@ import sys
 from pathlib import Path
 
 import matplotlib.image
+import numpy as np
 import pytest
 
 from .conftest import speech, write_wav
@@ -88,3 +90,39 @@ def test_learning_curve_trains_each_share_plots_and_predicts(tmp_path):
     for fraction, epochs in (("0.125", 8), ("0.25", 4), ("0.5", 2), ("1", 1)):  # equal steps: train.epochs / share
         with open(out / f"hours_{fraction}" / "train_log.csv") as log:
             assert {row["epoch"] for row in csv.DictReader(log)} == {str(e) for e in range(epochs)}  # 0-based
+
+
+def librispeech_folder(root: Path, texts: list[str]) -> Path:
+    """A LibriSpeech-layout chapter of eSpeak utterances of ``texts``."""
+    chapter = root / "84" / "100"
+    chapter.mkdir(parents=True)
+    lines = []
+    for n, text in enumerate(texts):
+        write_wav(chapter / f"84-100-{n:04d}.flac", speech(text))
+        lines.append(f"84-100-{n:04d} {text.upper()}")
+    (chapter / "84-100.trans.txt").write_text("\n".join(lines) + "\n")
+    return root
+
+
+def test_transcribe_speed_runs_every_backend_and_pocketsphinx_on_the_same_files(trained_digits_model, tmp_path):
+    data = librispeech_folder(tmp_path / "data", ["one two three", "four five six", "seven eight nine"])
+    command = [sys.executable, str(BENCHMARKS / "transcribe_speed.py"), str(trained_digits_model), str(data)]
+    done = subprocess.run(command + ["--threads", "1"], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    table = done.stdout.split("backend | threads")[1].splitlines()[1:]
+    rows = {line.split(" | ")[0]: line.split(" | ") for line in table if line.strip()}
+    assert set(rows) == {"torch", "torch-int8", "onnxruntime", "onnxruntime-int8", "pocketsphinx"}
+    assert all(float(row[2]) > 0 and row[6].endswith("%") for row in rows.values())  # an RTF and a WER each
+    assert rows["onnxruntime"][6] == rows["torch"][6]  # the same words
+    assert "3/3 transcripts as the first backend's" in done.stdout.split("onnxruntime x1")[1].splitlines()[0]
+
+
+def test_stream_latency_prints_the_words_and_latency(trained_digits_model, tmp_path):
+    audio = np.concatenate([speech("one two three"), np.zeros(16000, np.float32), speech("four five six")])
+    path = write_wav(tmp_path / "a.wav", audio)
+    command = [sys.executable, str(BENCHMARKS / "stream_latency.py"), str(trained_digits_model), str(path)]
+    done = subprocess.run(command + ["--threads", "1"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "stream vs offline: WER" in done.stdout
+    latency = [line for line in done.stdout.splitlines() if line.startswith("word latency")]
+    assert latency and "median" in latency[0], done.stdout

@@ -21,6 +21,7 @@ from asr.digits import digit_string, separately_spoken_digits
 from asr.metrics import error_rates
 from asr.decoding import Word
 from asr.transcribe import plan_regions, refine_word_edges, stitched_log_probs
+from asr.vad import speech_stretches
 
 from .conftest import speech, write_wav
 
@@ -304,7 +305,8 @@ def posterior_agreement(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
 
 def test_chunked_decoding_of_a_two_minute_file_stitches_the_frames_of_whole_file_decoding(model):
     audio, text = long_speech(120)
-    regions = plan_regions(audio, 16000, model.frame_samples, model.config.decoding)
+    heard = speech_stretches(audio, 16000)  # transcription cuts in the pauses the VAD heard
+    regions = plan_regions(audio, 16000, model.frame_samples, model.config.decoding, heard)
     assert len(regions) >= 4
     chunked = stitched_log_probs(model, audio)
     whole = stitched_log_probs(model, audio, dataclasses.replace(model.config.decoding, chunk_seconds=1000))

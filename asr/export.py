@@ -1,0 +1,293 @@
+"""Deployment: the acoustic model (features + network) exported to ONNX or TorchScript, fp32 or int8,
+and run again from those files.
+
+An exported file maps padded waveforms (batch, samples) float32 and their sample counts (batch,)
+int64 to CTC log-probabilities (batch, frames, vocab) and frame counts (batch,): everything before
+the decoder, runnable by ONNX Runtime or ``torch.jit.load`` without this package. The vocabulary and
+the whole config (features, model, decoding) travel inside the file: ONNX metadata, or a TorchScript
+extra file, both under :data:`METADATA_KEY` as JSON.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+import tempfile
+import warnings
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from . import files
+from .features import _LOG_FLOOR, LogMel, padding_mask
+from .model import CTCModel, reverse_within_lengths
+from .version import __version__
+
+FORMATS = ("onnx", "torchscript")
+BACKENDS = ("torch", "onnxruntime", "torchscript")
+METADATA_KEY = "asr"
+ONNX_OPSET = 17  # the first with an STFT operator
+_INPUTS = ["waveforms", "sample_counts"]
+_OUTPUTS = ["log_probs", "frame_counts"]
+
+
+class ExportError(ValueError):
+    """A file that is not a usable exported model, or an export that cannot be made."""
+
+
+class AcousticGraph(nn.Module):
+    """Waveforms -> log-mel features -> network -> log-probabilities, in operations both exporters
+    know: the STFT is taken as real and imaginary parts (ONNX has no complex tensors), the rest is
+    :class:`~asr.features.LogMel` and :class:`~asr.model.CTCModel` as they are."""
+
+    def __init__(self, frontend: LogMel, model: nn.Module):
+        super().__init__()
+        self.frontend = frontend
+        self.model = model
+
+    def forward(self, waveforms: torch.Tensor, sample_counts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        spectrogram = self.frontend.mel.spectrogram
+        half = spectrogram.n_fft // 2
+        padded = self.frontend.reflect_padding(waveforms, sample_counts)
+        padded = nn.functional.pad(padded[:, None], (half, half), mode="reflect")[:, 0]  # centred frames
+        with warnings.catch_warnings():  # return_complex=False: the ONNX exporter has no complex STFT
+            warnings.simplefilter("ignore")
+            parts = torch.stft(
+                padded,
+                spectrogram.n_fft,
+                spectrogram.hop_length,
+                spectrogram.win_length,
+                spectrogram.window,
+                center=False,
+                return_complex=False,
+            )
+        power = parts.pow(2).sum(-1).transpose(1, 2)  # (batch, frames, freq)
+        features = torch.log(torch.matmul(power, self.frontend.mel.mel_scale.fb) + _LOG_FLOOR)
+        logits, frame_counts = self.model(features, self.frontend.frame_counts(sample_counts))
+        return logits.float().log_softmax(-1), frame_counts
+
+
+class UnpackedRNN(nn.Module):
+    """A bidirectional RNN stack rebuilt as one single-layer, one-direction module per layer and
+    direction, run on padded input as :func:`asr.model.bidirectional_rnn_unpacked` runs it (the
+    reverse direction over each sequence reversed within its length): the same function, in modules
+    that torch's dynamic quantization converts to int8 and that tracing records."""
+
+    def __init__(self, rnn: nn.RNNBase):
+        super().__init__()
+        self.layers = nn.ModuleList()
+        for layer in range(rnn.num_layers):
+            pair = nn.ModuleList()
+            for suffix in ("", "_reverse"):
+                weight_ih = getattr(rnn, f"weight_ih_l{layer}{suffix}")
+                direction = type(rnn)(weight_ih.shape[1], rnn.hidden_size, 1, batch_first=True)
+                if isinstance(rnn, nn.RNN):
+                    direction.nonlinearity = rnn.nonlinearity
+                for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+                    getattr(direction, f"{name}_l0").data.copy_(getattr(rnn, f"{name}_l{layer}{suffix}").data)
+                pair.append(direction)
+            self.layers.append(pair)
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        for forward_direction, reverse_direction in self.layers:
+            ahead = forward_direction(x)[0]
+            behind = reverse_within_lengths(reverse_direction(reverse_within_lengths(x, lengths))[0], lengths)
+            x = torch.cat([ahead, behind], dim=-1)
+        return x * (~padding_mask(lengths.to(x.device), x.shape[1])).unsqueeze(-1)
+
+
+def int8_model(model: CTCModel) -> CTCModel:
+    """A copy of ``model`` (on the CPU, for inference) whose LSTM/GRU and linear layers hold int8
+    weights (torch's dynamic quantization: activations quantized on the fly, per batch)."""
+    quantized = copy.deepcopy(model).cpu().eval()
+    quantized.rnn = UnpackedRNN(quantized.rnn)
+    # torch.ao.quantization is deprecated in favour of torchao, which quantizes no LSTM or GRU yet;
+    # the pinned torch 2.11 still has it.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return torch.ao.quantization.quantize_dynamic(quantized, {nn.LSTM, nn.GRU, nn.Linear}, dtype=torch.qint8)
+
+
+def _metadata(config: dict, characters: list[str], int8: bool) -> str:
+    return json.dumps({"asr_version": __version__, "config": config, "vocabulary": characters, "int8": int8})
+
+
+def _example_inputs() -> tuple[torch.Tensor, torch.Tensor]:
+    """Two waveforms of different lengths: the export traces the padding paths too."""
+    generator = torch.Generator().manual_seed(0)
+    waveforms = 0.1 * torch.randn(2, 32000, generator=generator)
+    return waveforms, torch.tensor([32000, 20000])
+
+
+def export_onnx(frontend: LogMel, model: CTCModel, config: dict, characters: list[str], out: Path, int8: bool) -> None:
+    """Write ``model`` with its features as an ONNX graph with dynamic batch and time axes; with
+    ``int8``, quantized by ONNX Runtime's dynamic quantization (all but the mel filterbank product:
+    the power spectrum spans too many decades for int8)."""
+    import onnx
+
+    graph = AcousticGraph(frontend, model.cpu().eval()).eval()
+    axes = {
+        "waveforms": {0: "batch", 1: "samples"},
+        "sample_counts": {0: "batch"},
+        "log_probs": {0: "batch", 1: "frames"},
+        "frame_counts": {0: "batch"},
+    }
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the tracer's notes on Python values it records as constants
+        torch.onnx.export(
+            graph,
+            _example_inputs(),
+            buffer,
+            input_names=_INPUTS,
+            output_names=_OUTPUTS,
+            dynamic_axes=axes,
+            opset_version=ONNX_OPSET,
+            dynamo=False,  # the dynamo exporter fails on the RNN's data-dependent lengths (torch 2.11)
+        )
+    proto = onnx.load_from_string(buffer.getvalue())
+    if int8:
+        proto = _quantize_onnx(proto)
+    entry = proto.metadata_props.add()
+    entry.key, entry.value = METADATA_KEY, _metadata(config, characters, int8)
+    with files.atomic_write(out) as sink:
+        sink.write(proto.SerializeToString())
+
+
+def _quantize_onnx(proto):
+    """``proto`` (an ONNX ModelProto) with int8 weights for the RNN and the network's matrix
+    products (ONNX Runtime's dynamic quantization). ONNX Runtime's integer convolution is slower
+    than its float one, so the two small convolutions stay float, as does the mel filterbank
+    product: the power spectrum spans too many decades for int8."""
+    import logging
+
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    filterbank = "frontend.mel.mel_scale.fb"  # AcousticGraph's buffer, by its module path
+    keep_float = [node.name for node in proto.graph.node if node.op_type == "MatMul" and filterbank in node.input]
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # its advice to pre-process, and notes on the integer tensors it skips
+    try:
+        with tempfile.TemporaryDirectory() as folder:
+            quantized = Path(folder) / "int8.onnx"
+            quantize_dynamic(
+                proto,
+                quantized,
+                weight_type=QuantType.QInt8,
+                op_types_to_quantize=["MatMul", "Gemm", "LSTM", "GRU"],
+                nodes_to_exclude=keep_float,
+            )
+            return onnx.load(quantized)
+    finally:
+        root.setLevel(level)
+
+
+def export_torchscript(
+    frontend: LogMel, model: CTCModel, config: dict, characters: list[str], out: Path, int8: bool
+) -> None:
+    """Write ``model`` with its features as a traced TorchScript module (int8: torch's dynamic
+    quantization of its RNN and linear layers first)."""
+    model = int8_model(model) if int8 else model.cpu().eval()
+    graph = AcousticGraph(frontend.cpu(), model).eval()
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the tracer's notes on Python values it records as constants
+        traced = torch.jit.trace(graph, _example_inputs(), check_trace=False)
+    with files.atomic_write(out) as sink, warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # TorchScript is deprecated, still asked for
+        torch.jit.save(traced, sink, _extra_files={METADATA_KEY: _metadata(config, characters, int8)})
+
+
+def export(
+    frontend: LogMel, model: CTCModel, config: dict, characters: list[str], out: str | Path, fmt: str, int8: bool
+) -> Path:
+    """Write the acoustic model in ``fmt`` (``onnx`` or ``torchscript``) to ``out``, atomically."""
+    if fmt not in FORMATS:
+        raise ExportError(f"export format must be one of {', '.join(FORMATS)}, not {fmt!r}")
+    out = Path(out)
+    (export_onnx if fmt == "onnx" else export_torchscript)(frontend, model, config, characters, out, int8)
+    return out
+
+
+def detect_backend(path: str | Path) -> str:
+    """The backend that runs the file at ``path``: ``onnxruntime`` for ONNX, ``torchscript`` for a
+    TorchScript archive, ``torch`` for an asr model file or checkpoint."""
+    path = Path(path)
+    if path.suffix == ".onnx":
+        return "onnxruntime"
+    if path.is_file() and zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as archive:
+            if any(name.split("/", 2)[1:2] == ["code"] for name in archive.namelist()):
+                return "torchscript"
+    return "torch"
+
+
+class OnnxRuntimeAcoustic:
+    """An exported ONNX acoustic model in an ONNX Runtime session, called like the torch one."""
+
+    def __init__(self, path: Path, threads: int):
+        import onnxruntime
+
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        try:
+            self.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        except Exception as error:  # noqa: BLE001 - ONNX Runtime raises its own types for every kind of bad file
+            reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+            raise ExportError(f"{path}: not a loadable ONNX model ({reason})") from None
+        self.metadata = self.session.get_modelmeta().custom_metadata_map.get(METADATA_KEY)
+
+    def __call__(self, waveforms: torch.Tensor, sample_counts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        log_probs, frame_counts = self.session.run(
+            _OUTPUTS,
+            {"waveforms": waveforms.cpu().float().numpy(), "sample_counts": sample_counts.cpu().long().numpy()},
+        )
+        return torch.from_numpy(log_probs), torch.from_numpy(np.asarray(frame_counts))
+
+
+class TorchScriptAcoustic:
+    """An exported TorchScript acoustic model, on the CPU."""
+
+    def __init__(self, path: Path):
+        extra = {METADATA_KEY: ""}
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)  # TorchScript is deprecated, still asked for
+                self.module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra).eval()
+        except Exception as error:  # noqa: BLE001 - torch.jit raises RuntimeError and others for bad files
+            reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+            raise ExportError(f"{path}: not a loadable TorchScript model ({reason})") from None
+        self.metadata = extra[METADATA_KEY] or None
+
+    @torch.no_grad()
+    def __call__(self, waveforms: torch.Tensor, sample_counts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.module(waveforms.cpu().float(), sample_counts.cpu().long())
+
+
+def load_exported(path: str | Path, backend: str, threads: int = 0) -> tuple[object, dict]:
+    """The runner of an exported model (``backend`` ``onnxruntime`` or ``torchscript``) and the
+    metadata it carries (``config``, ``vocabulary``, ``int8``, ``asr_version``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ExportError(f"{path}: no such file" if not path.exists() else f"{path}: not a regular file")
+    if backend == "onnxruntime":
+        runner = OnnxRuntimeAcoustic(path, threads or torch.get_num_threads())
+    elif backend == "torchscript":
+        runner = TorchScriptAcoustic(path)
+    else:
+        raise ExportError(f"backend for an exported model must be onnxruntime or torchscript, not {backend!r}")
+    if runner.metadata is None:
+        raise ExportError(f"{path}: no asr metadata (vocabulary and config): not exported by `asr export`")
+    try:
+        metadata = json.loads(runner.metadata)
+        if not isinstance(metadata.get("config"), dict) or not isinstance(metadata.get("vocabulary"), list):
+            raise ValueError("config or vocabulary missing")
+    except ValueError as error:
+        raise ExportError(f"{path}: its asr metadata is damaged ({error})") from None
+    return runner, metadata
