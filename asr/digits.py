@@ -148,7 +148,7 @@ def separately_spoken_digits(
     pause = np.zeros(round(pause_seconds * sample_rate), np.float32)
     pieces, truth, samples_so_far = [pause], [], len(pause)
     for word in [digit_string(rng, *digits) for _ in range(count)]:
-        audio, rate = synthesize(word, voice, rate=140)
+        audio, rate = synthesize(word, voice, rate=140, seed=seed)  # eSpeak's jitter seeded: the same audio each call
         audio, _ = librosa.effects.trim(librosa.resample(audio, orig_sr=rate, target_sr=sample_rate), top_db=40)
         truth.append((word, samples_so_far / sample_rate, (samples_so_far + len(audio)) / sample_rate))
         pieces += [audio, pause]

@@ -60,6 +60,29 @@ def _stretch_steps(stretches: list[tuple[float, float]], steps: int, steps_per_s
     return inside
 
 
+def _dilate(mask: np.ndarray, steps: int) -> np.ndarray:
+    """``mask`` widened by ``steps`` on each side of every True run."""
+    padded = np.pad(mask, steps)
+    return np.lib.stride_tricks.sliding_window_view(padded, 2 * steps + 1).any(axis=1)
+
+
+def _speech_bounds(near_speech: np.ndarray, first: int, last: int, earliest: int, latest: int) -> tuple[int, int]:
+    """``earliest`` and ``latest`` narrowed so that a word aligned to steps [first, last) grows only
+    through steps the VAD heard speech in (or near)."""
+    while latest > last and not near_speech[last:latest].all():
+        latest = last + int(np.argmin(near_speech[last:latest]))
+    while earliest < first and not near_speech[earliest:first].all():
+        earliest = first - int(np.argmin(near_speech[earliest:first][::-1]))
+    return earliest, latest
+
+
+def _trim_to_speech(near_speech: np.ndarray, start: int, end: int) -> tuple[int, int]:
+    """Steps [start, end) without the steps at either edge that lie away from what the VAD heard
+    as speech (a word aligned into the noise after a phrase), unless none are near speech."""
+    inside = np.flatnonzero(near_speech[start:end])
+    return (start + int(inside[0]), start + int(inside[-1]) + 1) if len(inside) else (start, end)
+
+
 def refine_word_edges(
     words: list[Word],
     samples: np.ndarray,
@@ -84,7 +107,9 @@ def refine_word_edges(
     nothing is louder than the noise floor plus ``silent_db`` is looked for anywhere between its
     neighbours instead: with ``speech`` (the voice-activity detector's (start, end) stretches, in
     seconds) only where it heard speech, and a word with no speech between its neighbours is
-    dropped, since what the model heard there is noise.
+    dropped, since what the model heard there is noise. With ``speech``, an edge also moves out
+    only through audio within ``bridge_seconds`` of what the VAD heard as speech, and is pulled
+    back to it when the model aligned it beyond.
     """
     hop = max(1, round(hop_seconds * sample_rate))
     steps = len(samples) // hop
@@ -96,6 +121,7 @@ def refine_word_edges(
     max_shift = round(max_shift_seconds * sample_rate / hop)
     speech_steps = None if speech is None else _stretch_steps(speech, steps, sample_rate / hop)
     bridge = max(1, round(bridge_seconds * sample_rate / hop))
+    near_speech = None if speech_steps is None else _dilate(speech_steps, bridge)
     refined: list[Word] = []
     for i, word in enumerate(words):
         first, last = (
@@ -108,6 +134,8 @@ def refine_word_edges(
         before = round(refined[-1].end * sample_rate / hop) if refined else 0  # the neighbours' edges
         after = int(words[i + 1].start * sample_rate / hop) if i + 1 < len(words) else steps
         earliest, latest = max(before, first - max_shift), min(after, last + max_shift)
+        if near_speech is not None:  # noise after a phrase can be as loud as its fading end
+            earliest, latest = _speech_bounds(near_speech, first, last, earliest, latest)
         peak = first + int(np.argmax(level[first:last]))
         if level[peak] < floor + silent_db and after > before:
             # aligned to background noise (small models "hear" words there): the word is the sound
@@ -124,6 +152,8 @@ def refine_word_edges(
         threshold = max(float(level[peak]) - drop_db, floor + 6.0)
         start = _reach(level, peak, max(earliest, 0) - 1, -1, threshold, bridge)
         end = _reach(level, peak, max(latest, peak + 1), 1, threshold, bridge) + 1
+        if near_speech is not None:
+            start, end = _trim_to_speech(near_speech, start, end)
         refined.append(
             Word(word.word, round(start * hop / sample_rate, 3), round(end * hop / sample_rate, 3), word.confidence)
         )

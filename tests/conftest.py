@@ -14,9 +14,11 @@ from asr.digits import make_digits_corpus
 from asr.synthesis import synthesize
 
 
-def speech(text: str, voice: str = "en-US", sample_rate: int = 16000, **kwargs) -> np.ndarray:
-    """``text`` spoken by eSpeak NG at ``sample_rate``."""
-    samples, rate = synthesize(text, voice, **kwargs)
+def speech(text: str, voice: str = "en-US", sample_rate: int = 16000, seed: int = 0, **kwargs) -> np.ndarray:
+    """``text`` spoken by eSpeak NG at ``sample_rate``, the same samples every call (eSpeak's random
+    jitter is seeded; unseeded, it depends on what the process synthesized before, and so did the
+    verdicts of tests near a threshold)."""
+    samples, rate = synthesize(text, voice, seed=seed, **kwargs)
     return librosa.resample(samples, orig_sr=rate, target_sr=sample_rate)
 
 
@@ -85,3 +87,19 @@ def trained_digits_model(trained_digits_corpus, tmp_path_factory) -> Path:
     config.train.warmup_steps = 100
     config.train.checkpoint_every = 1000
     return train(config)
+
+
+@pytest.fixture(scope="module")
+def model(trained_digits_model):
+    """``trained_digits_model`` loaded on the CPU."""
+    import asr
+
+    return asr.load_model(trained_digits_model, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def test_utterances(trained_digits_corpus):
+    """The test utterances of ``trained_digits_corpus``."""
+    from asr.data import read_manifest
+
+    return read_manifest(trained_digits_corpus["test"], None)
