@@ -23,8 +23,8 @@ import torch
 from torch import nn
 
 from . import files
-from .features import _LOG_FLOOR, LogMel, padding_mask
-from .model import CTCModel, reverse_within_lengths
+from .features import _LOG_FLOOR, LogMel
+from .model import CTCModel, bidirectional_layers
 from .version import __version__
 
 FORMATS = ("onnx", "torchscript")
@@ -93,11 +93,8 @@ class UnpackedRNN(nn.Module):
             self.layers.append(pair)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        for forward_direction, reverse_direction in self.layers:
-            ahead = forward_direction(x)[0]
-            behind = reverse_within_lengths(reverse_direction(reverse_within_lengths(x, lengths))[0], lengths)
-            x = torch.cat([ahead, behind], dim=-1)
-        return x * (~padding_mask(lengths.to(x.device), x.shape[1])).unsqueeze(-1)
+        layers = [(lambda s, f=ahead: f(s)[0], lambda s, b=behind: b(s)[0]) for ahead, behind in self.layers]
+        return bidirectional_layers(layers, x, lengths)
 
 
 def int8_model(model: CTCModel) -> CTCModel:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
@@ -61,31 +63,45 @@ def reverse_within_lengths(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tens
 
 _RNN_FUNCTIONS = {"lstm": torch.lstm, "gru": torch.gru, "rnn": torch.rnn_tanh}
 
+Direction = Callable[[torch.Tensor], torch.Tensor]  # (batch, time, in) -> (batch, time, out), from a zero state
+
+
+def bidirectional_layers(
+    layers: list[tuple[Direction, Direction]], x: torch.Tensor, lengths: torch.Tensor, dropout: float = 0.0
+) -> torch.Tensor:
+    """``x`` (batch, time, features) through bidirectional ``layers``, each a (forward, reverse)
+    pair of one-direction RNNs run on padded input: the reverse one over each sequence reversed
+    within its own length, so no valid frame sees padding; ``dropout`` between layers (training).
+    Frames past a sequence's end are zero, as pad_packed_sequence leaves them."""
+    for number, (ahead, behind) in enumerate(layers):
+        backwards = reverse_within_lengths(behind(reverse_within_lengths(x, lengths)), lengths)
+        x = torch.cat([ahead(x), backwards], dim=-1)
+        if number < len(layers) - 1 and dropout:
+            x = nn.functional.dropout(x, dropout)
+    return x * (~padding_mask(lengths.to(x.device), x.shape[1])).unsqueeze(-1)
+
 
 def bidirectional_rnn_unpacked(rnn: nn.RNNBase, kind: str, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     """What ``rnn`` (bidirectional, batch_first) gives for the packed ``x``, computed from its own
-    weights without packing: per layer, one pass forwards and one over each sequence reversed
-    within its length, so no valid frame sees padding. On the CPU this is several times faster to
-    train than packed input (measured 3.8x for 32 x 190 frames, 8x for 10 x 600): the packed
+    weights without packing (:func:`bidirectional_layers`). On the CPU this is several times faster
+    to train than packed input (measured 3.8x for 32 x 190 frames, 8x for 10 x 600): the packed
     kernel slices the input once per time step, and each slice's backward writes a zero tensor the
-    size of the whole input. Frames past a sequence's end are zero, as pad_packed_sequence leaves them."""
-    batch = x.shape[0]
+    size of the whole input."""
     function = _RNN_FUNCTIONS[kind]
-    for layer in range(rnn.num_layers):
-        directions = []
-        for suffix in ("", "_reverse"):
-            weights = [
-                getattr(rnn, f"{name}_l{layer}{suffix}") for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
-            ]
-            h0 = x.new_zeros(1, batch, rnn.hidden_size)
+
+    def direction(layer: int, suffix: str) -> Direction:
+        names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+        weights = [getattr(rnn, f"{name}_l{layer}{suffix}") for name in names]
+
+        def run(source: torch.Tensor) -> torch.Tensor:
+            h0 = source.new_zeros(1, source.shape[0], rnn.hidden_size)
             state = (h0, torch.zeros_like(h0)) if kind == "lstm" else h0
-            source = reverse_within_lengths(x, lengths) if suffix else x
-            out = function(source, state, weights, True, 1, 0.0, rnn.training, False, True)[0]
-            directions.append(reverse_within_lengths(out, lengths) if suffix else out)
-        x = torch.cat(directions, dim=-1)
-        if layer < rnn.num_layers - 1 and rnn.dropout:
-            x = nn.functional.dropout(x, rnn.dropout, rnn.training)
-    return x * (~padding_mask(lengths.to(x.device), x.shape[1])).unsqueeze(-1)
+            return function(source, state, weights, True, 1, 0.0, rnn.training, False, True)[0]
+
+        return run
+
+    layers = [(direction(layer, ""), direction(layer, "_reverse")) for layer in range(rnn.num_layers)]
+    return bidirectional_layers(layers, x, lengths, rnn.dropout if rnn.training else 0.0)
 
 
 class CTCModel(nn.Module):

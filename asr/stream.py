@@ -24,6 +24,7 @@ import torch
 from .audio import load_audio
 from .chunking import Recognizer
 from .config import DecodingConfig
+from .decoding import greedy_decode
 from .results import Segment
 from .transcribe import silent_frames, transcribe_log_probs
 
@@ -98,10 +99,7 @@ class Stream:
         frames = np.concatenate([self.stable, self.tentative]) if len(self.tentative) else self.stable
         if not len(frames):
             return ""
-        ids = frames.argmax(-1)
-        keep = np.ones(len(ids), bool)
-        keep[1:] = ids[1:] != ids[:-1]
-        text = self.recognizer.vocabulary.decode(int(i) for i in ids[keep] if i != self.recognizer.vocabulary.blank_id)
+        text = greedy_decode(torch.from_numpy(frames)[None], torch.tensor([len(frames)]), self.recognizer.vocabulary)[0]
         return " ".join(text.split())
 
     def _stable_samples(self) -> int:
