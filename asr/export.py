@@ -10,9 +10,12 @@ extra file, both under :data:`METADATA_KEY` as JSON.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import io
 import json
+import os
+import sys
 import tempfile
 import warnings
 import zipfile
@@ -30,7 +33,7 @@ from .version import __version__
 FORMATS = ("onnx", "torchscript")
 BACKENDS = ("torch", "onnxruntime", "torchscript")
 METADATA_KEY = "asr"
-ONNX_OPSET = 17  # the first with an STFT operator
+ONNX_OPSET = 17  # ONNX Runtime 1.18 and later run it
 _INPUTS = ["waveforms", "sample_counts"]
 _OUTPUTS = ["log_probs", "frame_counts"]
 
@@ -41,31 +44,58 @@ class ExportError(ValueError):
 
 class AcousticGraph(nn.Module):
     """Waveforms -> log-mel features -> network -> log-probabilities, in operations both exporters
-    know: the STFT is taken as real and imaginary parts (ONNX has no complex tensors), the rest is
-    :class:`~asr.features.LogMel` and :class:`~asr.model.CTCModel` as they are."""
+    know; the rest is :class:`~asr.features.LogMel` and :class:`~asr.model.CTCModel` as they are.
 
-    def __init__(self, frontend: LogMel, model: nn.Module):
+    ONNX has no complex tensors, so the power spectrum is built from real parts. With
+    ``dft_as_matmul`` (for ONNX) the frames are gathered and multiplied by a windowed DFT basis,
+    one matrix product: ONNX Runtime's STFT operator takes a plain O(n^2) DFT for frame sizes that
+    are not powers of two (400 samples here) and was 41% of the int8 graph's time, 7-10x slower
+    than the product (benchmarks/RESULTS.md). Otherwise ``torch.stft`` (an FFT) as real and
+    imaginary parts, for TorchScript."""
+
+    def __init__(self, frontend: LogMel, model: nn.Module, dft_as_matmul: bool = False):
         super().__init__()
         self.frontend = frontend
         self.model = model
+        self.dft_as_matmul = dft_as_matmul
+        spectrogram = frontend.mel.spectrogram
+        bins = spectrogram.n_fft // 2 + 1
+        window = torch.zeros(spectrogram.n_fft, dtype=torch.float64)  # torch.stft centres a shorter window
+        offset = (spectrogram.n_fft - spectrogram.win_length) // 2
+        window[offset : offset + spectrogram.win_length] = spectrogram.window.double().cpu()
+        angles = 2 * torch.pi * torch.outer(torch.arange(spectrogram.n_fft), torch.arange(bins)).double()
+        angles = angles / spectrogram.n_fft
+        basis = torch.cat([torch.cos(angles), -torch.sin(angles)], dim=1) * window[:, None]
+        self.register_buffer("dft_basis", basis.float())  # an initializer by this name in the ONNX graph
 
-    def forward(self, waveforms: torch.Tensor, sample_counts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def power_spectrum(self, padded: torch.Tensor) -> torch.Tensor:
+        """(batch, frames, n_fft // 2 + 1) power of the frames of ``padded`` (already centred)."""
         spectrogram = self.frontend.mel.spectrogram
-        half = spectrogram.n_fft // 2
-        padded = self.frontend.reflect_padding(waveforms, sample_counts)
-        padded = nn.functional.pad(padded[:, None], (half, half), mode="reflect")[:, 0]  # centred frames
-        with warnings.catch_warnings():  # return_complex=False: the ONNX exporter has no complex STFT
+        n_fft, hop = spectrogram.n_fft, spectrogram.hop_length
+        if self.dft_as_matmul:
+            frames = torch.div(padded.shape[1] - n_fft, hop, rounding_mode="floor") + 1
+            starts = torch.arange(frames, device=padded.device)[:, None] * hop
+            parts = torch.matmul(padded[:, starts + torch.arange(n_fft, device=padded.device)], self.dft_basis)
+            bins = n_fft // 2 + 1
+            return parts[..., :bins].pow(2) + parts[..., bins:].pow(2)
+        with warnings.catch_warnings():  # return_complex=False: no complex tensors in the graph
             warnings.simplefilter("ignore")
             parts = torch.stft(
                 padded,
-                spectrogram.n_fft,
-                spectrogram.hop_length,
+                n_fft,
+                hop,
                 spectrogram.win_length,
                 spectrogram.window,
                 center=False,
                 return_complex=False,
             )
-        power = parts.pow(2).sum(-1).transpose(1, 2)  # (batch, frames, freq)
+        return parts.pow(2).sum(-1).transpose(1, 2)
+
+    def forward(self, waveforms: torch.Tensor, sample_counts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        half = self.frontend.mel.spectrogram.n_fft // 2
+        padded = self.frontend.reflect_padding(waveforms, sample_counts)
+        padded = nn.functional.pad(padded[:, None], (half, half), mode="reflect")[:, 0]  # centred frames
+        power = self.power_spectrum(padded)
         features = torch.log(torch.matmul(power, self.frontend.mel.mel_scale.fb) + _LOG_FLOOR)
         logits, frame_counts = self.model(features, self.frontend.frame_counts(sample_counts))
         return logits.float().log_softmax(-1), frame_counts
@@ -122,11 +152,13 @@ def _example_inputs() -> tuple[torch.Tensor, torch.Tensor]:
 
 def export_onnx(frontend: LogMel, model: CTCModel, config: dict, characters: list[str], out: Path, int8: bool) -> None:
     """Write ``model`` with its features as an ONNX graph with dynamic batch and time axes; with
-    ``int8``, quantized by ONNX Runtime's dynamic quantization (all but the mel filterbank product:
+    ``int8``, quantized by ONNX Runtime's dynamic quantization (all but the DFT and mel filterbank products:
     the power spectrum spans too many decades for int8)."""
     import onnx
 
-    graph = AcousticGraph(frontend, model.cpu().eval()).eval()
+    model = copy.deepcopy(model).cpu().eval()
+    model.packed_rnn = True  # ONNX's LSTM/GRU run each sequence to its length: no reversal gathers
+    graph = AcousticGraph(frontend.cpu(), model, dft_as_matmul=True).eval()
     axes = {
         "waveforms": {0: "batch", 1: "samples"},
         "sample_counts": {0: "batch"},
@@ -134,7 +166,7 @@ def export_onnx(frontend: LogMel, model: CTCModel, config: dict, characters: lis
         "frame_counts": {0: "batch"},
     }
     buffer = io.BytesIO()
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), _native_stderr_filtered(_PACKING_SHAPE_NOTE):
         warnings.simplefilter("ignore")  # the tracer's notes on Python values it records as constants
         torch.onnx.export(
             graph,
@@ -155,18 +187,41 @@ def export_onnx(frontend: LogMel, model: CTCModel, config: dict, characters: lis
         sink.write(proto.SerializeToString())
 
 
+# What the ONNX exporter's C++ side prints for every packed RNN, although the RNN operator that
+# replaces the packing has its shapes: noise to a user of asr export.
+_PACKING_SHAPE_NOTE = "The shape inference of prim::Pa"
+
+
+@contextlib.contextmanager
+def _native_stderr_filtered(note: str):
+    """Run the block with file descriptor 2 captured, then write back every line but those holding
+    ``note`` (native code writes there directly, past Python's ``warnings``)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            kept = [line for line in captured.read().decode(errors="replace").splitlines(True) if note not in line]
+            sys.stderr.write("".join(kept))
+
+
 def _quantize_onnx(proto):
     """``proto`` (an ONNX ModelProto) with int8 weights for the RNN and the network's matrix
     products (ONNX Runtime's dynamic quantization). ONNX Runtime's integer convolution is slower
-    than its float one, so the two small convolutions stay float, as does the mel filterbank
-    product: the power spectrum spans too many decades for int8."""
+    than its float one, so the two small convolutions stay float, as do the DFT and the mel
+    filterbank products: the spectrum spans too many decades for int8."""
     import logging
 
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    filterbank = "frontend.mel.mel_scale.fb"  # AcousticGraph's buffer, by its module path
-    keep_float = [node.name for node in proto.graph.node if node.op_type == "MatMul" and filterbank in node.input]
+    float_weights = {"frontend.mel.mel_scale.fb", "dft_basis"}  # AcousticGraph's buffers, by module path
+    keep_float = [n.name for n in proto.graph.node if n.op_type == "MatMul" and float_weights & set(n.input)]
     root = logging.getLogger()
     level = root.level
     root.setLevel(logging.ERROR)  # its advice to pre-process, and notes on the integer tensors it skips

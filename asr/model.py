@@ -126,6 +126,9 @@ class CTCModel(nn.Module):
         )
         self.dropout = nn.Dropout(config.dropout)
         self.output = nn.Linear(2 * config.hidden_size, vocab_size)
+        # None: packed input on CUDA, unpacked on the CPU (see run_rnn). The ONNX export sets True:
+        # packing becomes the RNN operator's sequence lengths there, and no per-sequence reversal.
+        self.packed_rnn: bool | None = None
 
     def output_lengths(self, feature_lengths: torch.Tensor) -> torch.Tensor:
         """Output frames for ``feature_lengths`` input frames."""
@@ -154,12 +157,13 @@ class CTCModel(nn.Module):
     def run_rnn(self, x: torch.Tensor, lengths: torch.Tensor, packed: bool | None = None) -> torch.Tensor:
         """The RNN stack over ``x`` (batch, frames, features), each sequence seen only up to its
         length: packed (cuDNN's fast path) on a GPU, unpacked on the CPU (the same function,
-        several times faster to train there; see :func:`bidirectional_rnn_unpacked`). A stack
+        several times faster to train there; see :func:`bidirectional_rnn_unpacked`), unless
+        ``packed`` or :attr:`packed_rnn` say otherwise. A stack
         rebuilt for deployment (``asr.export.UnpackedRNN``, int8) runs itself."""
         if not isinstance(self.rnn, nn.RNNBase):
             return self.rnn(x, lengths)
         if packed is None:
-            packed = x.is_cuda
+            packed = x.is_cuda if self.packed_rnn is None else self.packed_rnn
         if not packed:
             return bidirectional_rnn_unpacked(self.rnn, self.rnn_type, x, lengths)
         frames = x.shape[1]
