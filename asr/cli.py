@@ -161,12 +161,34 @@ def _evaluate(args: argparse.Namespace) -> int:
     _apply_decoding_options(recognizer, args)
     utterances = read_manifest(args.manifest, None, skip_bad=args.skip_bad)
     output = args.output or Path(args.model).parent / f"decode_{Path(args.manifest).stem}.jsonl"
-    rates = evaluate(recognizer, utterances, output, args.batch_seconds, args.num_workers, progress=not args.json)
+    settings = {"model": str(args.model), "manifest": str(args.manifest)}
+    rates = evaluate(
+        recognizer, utterances, output, args.batch_seconds, args.num_workers, progress=not args.json, settings=settings
+    )
     if args.json:
         print(json.dumps(rates.as_dict()))
     else:
         print(rates)
         print(f"per-utterance results: {output}", file=sys.stderr)
+    if args.report:
+        from .report import write_report
+
+        print(f"report: {write_report(output, args.report, args.train_log)}", file=sys.stderr)
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from .report import ReportOptions, write_report
+
+    options = ReportOptions(
+        worst=args.worst,
+        sample=args.sample,
+        audio=args.audio,
+        audio_cap_mb=args.audio_cap_mb,
+        characters=args.characters,
+        seed=args.seed,
+    )
+    print(write_report(args.decode, args.output, args.train_log, options))
     return 0
 
 
@@ -346,9 +368,32 @@ def _add_training_commands(commands: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--batch-seconds", type=_positive_float, default=200.0, help="padded audio seconds per batch")
     evaluate.add_argument("--num-workers", type=_counting_number(0), default=1, help="audio loading processes")
     evaluate.add_argument("--skip-bad", action="store_true", help="skip bad manifest lines with a warning")
+    evaluate.add_argument("--report", type=Path, help="also write an HTML report of the errors (see asr report)")
+    evaluate.add_argument("--train-log", type=Path, help="with --report: the model's train_log.csv, plotted")
     _add_backend_option(evaluate)
     _add_decoding_options(evaluate)
     evaluate.set_defaults(run=_evaluate)
+
+    report = commands.add_parser(
+        "report", help="one self-contained HTML page of what a model gets wrong (from asr evaluate's decode file)"
+    )
+    report.add_argument("decode", type=Path, help="per-utterance JSON lines written by asr evaluate")
+    report.add_argument("-o", "--output", type=Path, required=True, help="HTML file to write")
+    report.add_argument("--train-log", type=Path, help="train_log.csv: loss, LR, gradient norm and dev WER by step")
+    report.add_argument("--audio", action="store_true", help="embed a player with each listed utterance's audio")
+    report.add_argument(
+        "--audio-cap-mb", type=_positive_float, default=20.0, help="embedded audio in all (default 20 MB)"
+    )
+    report.add_argument("--worst", type=_counting_number(0), default=30, help="worst utterances listed (default 30)")
+    report.add_argument("--sample", type=_counting_number(0), default=30, help="random utterances listed (default 30)")
+    report.add_argument(
+        "--characters",
+        choices=["auto", "always", "never"],
+        default="auto",
+        help="character alignments (auto: when WER >= 50%%)",
+    )
+    report.add_argument("--seed", type=int, default=0, help="of the random sample")
+    report.set_defaults(run=_report)
 
 
 def _add_transcription_commands(commands: argparse._SubParsersAction) -> None:

@@ -62,6 +62,9 @@ class DataConfig:
     skip_bad: bool = False  # warn and skip bad manifest lines instead of stopping
     num_workers: int = 1
     speed_perturbation: list[float] = field(default_factory=list)  # e.g. [0.9, 1.0, 1.1]; empty: off
+    # SortaGrad (Deep Speech 2): the first epoch serves its batches shortest first, so the model meets
+    # short, easy utterances while its gradients are still large; later epochs are shuffled as usual.
+    sortagrad: bool = False
     normalization_utterances: int = 2000  # utterances sampled to estimate feature mean/variance
     # Share of training utterances band-limited as if recorded at 8 kHz (telephone audio), so the model
     # also transcribes narrowband input: without it the empty bins above 4 kHz are unlike anything heard.

@@ -33,6 +33,7 @@ class Utterance:
     duration: float
     text: str
     line: int = 0
+    speaker: str = ""  # the manifest's optional "speaker" field (reports group errors by it)
 
 
 def _parse_line(raw: str, base: Path) -> Utterance:
@@ -62,7 +63,7 @@ def _parse_line(raw: str, base: Path) -> Utterance:
     text = normalize_text(record["text"])
     if not text:
         raise ValueError("empty text")
-    return Utterance(audio, duration, text)
+    return Utterance(audio, duration, text, speaker=str(record.get("speaker", "")))
 
 
 def read_manifest(path: str | Path, vocabulary: Vocabulary | None = None, skip_bad: bool = False) -> list[Utterance]:
@@ -251,7 +252,8 @@ class DurationBatchSampler(Sampler[list[int]]):
     takes batches start+r, start+r+world_size, ...; so that every rank runs the same number of
     steps, a rank left one short is handed its first batch again, which :attr:`real_batches` tells
     the training loop to give zero weight: every utterance counts once per epoch. With ``speeds``
-    (speed perturbation, same seed as the dataset's) durations are those after perturbation.
+    (speed perturbation, same seed as the dataset's) durations are those after perturbation. With
+    ``sortagrad`` epoch 0 serves its batches shortest first instead of shuffled.
     """
 
     def __init__(
@@ -264,7 +266,9 @@ class DurationBatchSampler(Sampler[list[int]]):
         rank: int = 0,
         world_size: int = 1,
         speeds: list[float] | None = None,
+        sortagrad: bool = False,
     ):
+        self.sortagrad = sortagrad
         self.speeds = list(speeds or [])
         slowest = min(self.speeds, default=1.0)
         too_long = [d for d in durations if d / slowest > max_batch_seconds]
@@ -284,7 +288,8 @@ class DurationBatchSampler(Sampler[list[int]]):
         """All batches of ``epoch`` (every rank's), in the order they are served."""
         rng = random.Random(self.seed * 1_000_003 + epoch)
         durations = [d / perturbation_speed(self.speeds, self.seed, epoch, i) for i, d in enumerate(self.durations)]
-        if self.shuffle:
+        sorted_epoch = self.sortagrad and epoch == 0
+        if self.shuffle and not sorted_epoch:
             keys = [d * (1 + self.jitter * (2 * rng.random() - 1)) for d in durations]
         else:
             keys = list(durations)
@@ -301,7 +306,7 @@ class DurationBatchSampler(Sampler[list[int]]):
             longest = candidate
         if current:
             batches.append(current)
-        if self.shuffle:
+        if self.shuffle and not sorted_epoch:
             rng.shuffle(batches)
         return batches
 

@@ -103,6 +103,7 @@ def _make_utterance(job: SynthesisJob) -> dict:
         "duration": round(len(samples) / sample_rate, 4),
         "text": " ".join(text.replace(".", " ").split()),
         "voice": voice,
+        "speaker": voice,
         "rate": rate,
     }
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import json
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from tqdm import tqdm
 from .data import Utterance, ordered_batches, usable
 from .metrics import ErrorRates, error_rates, utterance_errors
 from .recognizer import Recognizer
+from .report import settings_path
 
 
 def decode_utterances(
@@ -86,11 +88,15 @@ def evaluate(
     max_batch_seconds: float = 200.0,
     num_workers: int = 1,
     progress: bool = True,
+    settings: dict | None = None,
 ) -> ErrorRates:
-    """Decode ``utterances`` and score them; with ``output_path`` write one JSON line per utterance
-    (audio path, reference, hypothesis, word errors)."""
+    """Decode ``utterances`` and score them. With ``output_path`` write one JSON line per utterance
+    (audio path, duration, speaker, reference, hypothesis, word errors) and, beside it, the
+    ``.settings.json`` that ``asr report`` shows: ``settings`` (e.g. model and manifest paths), the
+    backend, the decoding config, the date and the rates."""
     hypotheses = decode_utterances(recognizer, utterances, max_batch_seconds, num_workers, progress)
     references = [u.text for u in utterances]
+    rates = error_rates(references, hypotheses)
     if output_path is not None:
         output_path = Path(output_path)
         output_path.parent.mkdir(parents=True, exist_ok=True)
@@ -98,9 +104,19 @@ def evaluate(
             for utterance, hypothesis in zip(utterances, hypotheses):
                 row = {
                     "audio_filepath": str(utterance.audio_filepath),
+                    "duration": utterance.duration,
+                    "speaker": utterance.speaker,
                     "reference": utterance.text,
                     "hypothesis": hypothesis,
                     "word_errors": utterance_errors(utterance.text, hypothesis),
                 }
                 out.write(json.dumps(row, ensure_ascii=False) + "\n")
-    return error_rates(references, hypotheses)
+        recorded = {
+            **(settings or {}),
+            "backend": recognizer.backend,
+            "decoding": dataclasses.asdict(recognizer.config.decoding),
+            "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "rates": rates.as_dict(),
+        }
+        settings_path(output_path).write_text(json.dumps(recorded, indent=1) + "\n", encoding="utf-8")
+    return rates

@@ -79,7 +79,13 @@ def make_manifest(
         audio = audio.resolve()
         path = audio.relative_to(manifest.parent) if audio.is_relative_to(manifest.parent) else audio
         records.append(
-            {"audio_filepath": str(path), "duration": round(duration, 4), "text": text.lower(), "id": audio.stem}
+            {
+                "audio_filepath": str(path),
+                "duration": round(duration, 4),
+                "text": text.lower(),
+                "id": audio.stem,
+                "speaker": audio.stem.split("-")[0],
+            }
         )
     write_manifest(manifest, records)
     return len(records)

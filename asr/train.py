@@ -17,7 +17,7 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, TextIO
 
 import numpy as np
 import torch
@@ -71,6 +71,7 @@ LOG_COLUMNS = [
     "step_seconds",
     "audio_seconds_per_second",
 ]
+DEV_LOG_COLUMNS = ["step", "epoch", "dev_wer", "dev_cer"]
 
 
 @dataclass
@@ -174,22 +175,29 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def reopen_csv_log(path: Path, columns: list[str], resume_step: int) -> tuple[TextIO, csv.DictWriter]:
+    """``path`` opened for appending rows of ``columns``, keeping only the rows up to ``resume_step``
+    (the steps after the checkpoint we resume from are redone)."""
+    rows = []
+    if resume_step and path.exists():
+        with path.open(newline="") as f:
+            rows = [row for row in csv.DictReader(f) if int(row["step"]) <= resume_step]
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, columns)
+        writer.writeheader()
+        writer.writerows(rows)
+    file = path.open("a", newline="")
+    return file, csv.DictWriter(file, columns)
+
+
 class StepLog:
-    """Appends one CSV row per step (and to TensorBoard when it is installed)."""
+    """Appends one CSV row per step to ``train_log.csv``, one per dev evaluation to ``dev_log.csv``
+    (and both to TensorBoard when it is installed)."""
 
     def __init__(self, exp_dir: Path, resume_step: int):
         self.path = exp_dir / "train_log.csv"
-        rows = []
-        if resume_step and self.path.exists():
-            # drop rows written after the checkpoint we resume from: those steps are redone
-            with self.path.open(newline="") as f:
-                rows = [row for row in csv.DictReader(f) if int(row["step"]) <= resume_step]
-        with self.path.open("w", newline="") as f:
-            writer = csv.DictWriter(f, LOG_COLUMNS)
-            writer.writeheader()
-            writer.writerows(rows)
-        self.file = self.path.open("a", newline="")
-        self.writer = csv.DictWriter(self.file, LOG_COLUMNS)
+        self.file, self.writer = reopen_csv_log(self.path, LOG_COLUMNS, resume_step)
+        self.dev_file, self.dev_writer = reopen_csv_log(exp_dir / "dev_log.csv", DEV_LOG_COLUMNS, resume_step)
         try:
             from torch.utils.tensorboard import SummaryWriter
 
@@ -204,12 +212,16 @@ class StepLog:
             for key in ("loss", "lr", "grad_norm", "audio_seconds_per_second"):
                 self.tensorboard.add_scalar(f"train/{key}", row[key], row["step"])
 
-    def scalar(self, name: str, value: float, step: int) -> None:
+    def dev(self, step: int, epoch: int, rates: ErrorRates) -> None:
+        self.dev_writer.writerow({"step": step, "epoch": epoch, "dev_wer": rates.wer, "dev_cer": rates.cer})
+        self.dev_file.flush()
         if self.tensorboard is not None:
-            self.tensorboard.add_scalar(name, value, step)
+            self.tensorboard.add_scalar("dev/wer", rates.wer, step)
+            self.tensorboard.add_scalar("dev/cer", rates.cer, step)
 
     def close(self) -> None:
         self.file.close()
+        self.dev_file.close()
         if self.tensorboard is not None:
             self.tensorboard.close()
 
@@ -322,6 +334,7 @@ def build_loader(
         rank=rank,
         world_size=world_size,
         speeds=data.speed_perturbation,
+        sortagrad=data.sortagrad,
     )
     noise = None
     if data.noise_dir:
@@ -640,7 +653,7 @@ def end_of_epoch(state: TrainState) -> bool:
         if state.is_main:
             rates = dev_error_rates(state)
             log.info("epoch %d step %d: dev %s", progress.epoch, progress.step, rates)
-            state.step_log.scalar("dev/wer", rates.wer, progress.step)
+            state.step_log.dev(progress.step, progress.epoch, rates)
             score = getattr(rates, config.train.best_metric)
             if score < progress.best_dev_score:
                 progress.best_dev_score, progress.evaluations_since_best = score, 0

@@ -2,7 +2,9 @@
 speed and streaming benchmarks run end to end on tiny data."""
 
 import csv
+import json
 import math
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -126,3 +128,27 @@ def test_stream_latency_prints_the_words_and_latency(trained_digits_model, tmp_p
     assert "stream vs offline: WER" in done.stdout
     latency = [line for line in done.stdout.splitlines() if line.startswith("word latency")]
     assert latency and "median" in latency[0], done.stdout
+
+
+def test_report_speed_writes_a_page_of_the_asked_size_and_prints_the_figures(tmp_path):
+    decode = tmp_path / "decode.jsonl"
+    rows = [
+        {"audio_filepath": f"84-1-{i}.wav", "duration": 2.0 + i, "reference": "a b c", "hypothesis": "a c"}
+        for i in range(3)
+    ]
+    decode.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    page = tmp_path / "page.html"
+    command = [
+        sys.executable,
+        str(BENCHMARKS / "report_speed.py"),
+        str(decode),
+        "--utterances",
+        "50",
+        "--output",
+        str(page),
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "utterances: 50 (from 3 in" in done.stdout
+    assert re.search(r"report: \d+\.\d\d s, \d+\.\d\d MB", done.stdout) and "targets" in done.stdout
+    assert page.read_text().count('<div class="utt">') == 50  # 30 worst + the 20 others as the sample

@@ -105,6 +105,18 @@ def test_sampler_padding_is_small_and_order_reproducible():
     assert 1 - sum(durations) / padded < 0.12
 
 
+def test_sortagrad_serves_the_first_epoch_shortest_first_and_then_shuffles():
+    durations = _durations()
+    sampler = DurationBatchSampler(durations, 40.0, seed=1, sortagrad=True)
+    first = sampler.epoch_batches(0)
+    longest = [max(durations[i] for i in batch) for batch in first]
+    assert longest == sorted(longest)
+    assert Counter(i for b in first for i in b) == Counter(range(len(durations)))
+    later = [max(durations[i] for i in batch) for batch in sampler.epoch_batches(1)]
+    assert later != sorted(later)
+    assert sampler.epoch_batches(1) == DurationBatchSampler(durations, 40.0, seed=1).epoch_batches(1)
+
+
 def test_sampler_resumes_mid_epoch_and_shards_across_ranks():
     durations = _durations()
     sampler = DurationBatchSampler(durations, 40.0, seed=1)

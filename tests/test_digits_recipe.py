@@ -23,7 +23,8 @@ def test_stages_2_to_4_score_greedy_then_tune_and_score_lexicon_beam_search(
     shutil.copy(RECIPE, recipe / "run.sh")
     shutil.copy(RECIPE.parents[1] / "common.sh", recipe.parent / "common.sh")
     (recipe / "data").symlink_to(trained_digits_corpus["train"].parent)
-    shutil.copy(trained_digits_model, recipe / "exp" / "model.pt")
+    for name in ("model.pt", "train_log.csv", "dev_log.csv"):
+        shutil.copy(Path(trained_digits_model).parent / name, recipe / "exp" / name)
 
     tune_set = dict(os.environ, TUNE_UTTERANCES="40")
     done = subprocess.run(
@@ -45,4 +46,6 @@ def test_stages_2_to_4_score_greedy_then_tune_and_score_lexicon_beam_search(
     assert tuned.config.decoding.lm == str((recipe / "exp" / "lm.arpa").resolve())
     rows = [json.loads(line) for line in (recipe / "exp" / "decode_test_lm.jsonl").read_text().splitlines()]
     assert len(rows) == 40 and all(set(row["hypothesis"].split()) <= words for row in rows)
+    report = (recipe / "exp" / "report.html").read_text(encoding="utf-8")  # stage 2's page of the greedy errors
+    assert f'id="wer">{greedy:.2f}%<' in report and "<h2>Training</h2>" in report
     assert beam <= greedy  # the lexicon turns clipped non-words back into digits

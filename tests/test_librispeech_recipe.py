@@ -85,6 +85,7 @@ def test_stages_prepare_train_and_evaluate_a_speaker_split(tiny_librispeech, tmp
     assert results[0].startswith("test greedy: WER ") and "(4 utterances)" in results[0]
     assert results[1].startswith("test word LM: WER ") and "(4 utterances)" in results[1]
     assert (exp / "decode_test.jsonl").exists() and (exp / "decode_test_lm.jsonl").exists()
+    assert 'id="utterances">4<' in (exp / "report_test.html").read_text(encoding="utf-8")
     assert load_model_file(exp / "model_lm.pt")["config"]["decoding"]["lm"].endswith("general_2gram.arpa")
 
     # with LibriSpeech's official LM in --lm-dir (as data_scripts/download_lm.py leaves it), that one is used

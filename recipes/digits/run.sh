@@ -30,8 +30,8 @@ if run_stage 1; then
   asr train config.yaml "${overrides[@]}"
 fi
 if run_stage 2; then
-  echo "stage 2: evaluating exp/model.pt on data/test.jsonl (voices unseen in training)"
-  asr evaluate exp/model.pt data/test.jsonl
+  echo "stage 2: evaluating exp/model.pt on data/test.jsonl (voices unseen in training); errors in exp/report.html"
+  asr evaluate exp/model.pt data/test.jsonl --report exp/report.html --train-log exp/train_log.csv
 fi
 if run_stage 3; then
   if [ ! -f data/tune/dev.jsonl ]; then

@@ -136,7 +136,8 @@ if run_stage 3; then
   echo "stage 3: evaluating $exp_dir/model.pt (greedy) and $exp_dir/model_lm.pt (word LM)"
   : > "$exp_dir/results.txt"
   for set in "${eval_sets[@]}"; do
-    result=$(asr evaluate "$exp_dir/model.pt" "$data/$set.jsonl" --output "$exp_dir/decode_$set.jsonl")
+    result=$(asr evaluate "$exp_dir/model.pt" "$data/$set.jsonl" --output "$exp_dir/decode_$set.jsonl" \
+      --report "$exp_dir/report_$set.html" --train-log "$exp_dir/train_log.csv")
     echo "$set greedy: $result" | tee -a "$exp_dir/results.txt"
     result=$(asr evaluate "$exp_dir/model_lm.pt" "$data/$set.jsonl" --output "$exp_dir/decode_${set}_lm.jsonl")
     echo "$set word LM: $result" | tee -a "$exp_dir/results.txt"
