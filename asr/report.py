@@ -295,7 +295,7 @@ body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 70em; co
 h1 { font-size: 1.6em; } h2 { border-bottom: 1px solid #ccc; margin-top: 2em; }
 table { border-collapse: collapse; margin: 0.5em 0; } td, th { border: 1px solid #ddd; padding: 0.2em 0.6em; }
 th { background: #f3f3f3; text-align: left; } td.n { text-align: right; font-variant-numeric: tabular-nums; }
-.plots img { margin: 0.5em; border: 1px solid #eee; vertical-align: top; }
+.plots img { margin: 0.5em; border: 1px solid #eee; vertical-align: top; max-width: 100%; }
 .tables { display: flex; flex-wrap: wrap; gap: 2em; }
 .utt { border: 1px solid #ddd; border-radius: 4px; padding: 0.5em 0.8em; margin: 0.8em 0; }
 .utt .head { color: #555; font-size: 0.9em; margin-bottom: 0.3em; }
@@ -315,14 +315,20 @@ CHUNK_CLASS = {"equal": "", "substitute": "S", "delete": "D", "insert": "I"}
 def alignment_html(reference: list[str], hypothesis: list[str], chunks, separator: str = " ") -> str:
     """Reference above hypothesis, chunk by chunk, errors coloured (S, D, I classes); ``separator``
     joins the tokens of a chunk (a space for words, nothing for characters)."""
-    cells = []
+    pairs = []  # (kind, reference text, hypothesis text), one per cell
     for chunk in chunks:
-        ref = separator.join(reference[chunk.ref_start_idx : chunk.ref_end_idx])
-        hyp = separator.join(hypothesis[chunk.hyp_start_idx : chunk.hyp_end_idx])
-        if separator == "":  # characters: make spaces and gaps visible
+        ref = reference[chunk.ref_start_idx : chunk.ref_end_idx]
+        hyp = hypothesis[chunk.hyp_start_idx : chunk.hyp_end_idx]
+        if chunk.type == "substitute" and separator:  # words: each substituted word over its replacement
+            pairs += [(chunk.type, r, h) for r, h in zip(ref, hyp)]
+        else:
+            pairs.append((chunk.type, separator.join(ref), separator.join(hyp)))
+    cells = []
+    for kind, ref, hyp in pairs:
+        if not separator:  # characters: make spaces visible
             ref, hyp = ref.replace(" ", "\u2423"), hyp.replace(" ", "\u2423")
         cells.append(
-            f'<span class="c {CHUNK_CLASS[chunk.type]}"><span class="r">{html.escape(ref) or "&nbsp;"}</span>'
+            f'<span class="c {CHUNK_CLASS[kind]}"><span class="r">{html.escape(ref) or "&nbsp;"}</span>'
             f'<span class="h">{html.escape(hyp) or "&nbsp;"}</span></span>'
         )
     return '<div class="align">' + "".join(cells) + "</div>"
@@ -437,13 +443,21 @@ def summary_html(rates: ErrorRates, settings: dict, source: Path) -> str:
     for key in ("model", "manifest", "backend", "date"):
         if settings.get(key):
             context.append((key, str(settings[key])))
-    for key, value in sorted((settings.get("decoding") or {}).items()):
-        context.append((f"decoding.{key}", json.dumps(value)))
+    decoding = settings.get("decoding") or {}
+    for key in ("method", "lm", "lm_weight", "word_score", "vad"):  # the rest folds away below
+        if key in decoding:
+            context.append((f"decoding.{key}", json.dumps(decoding[key])))
     if not settings:
         context.append(("settings", f"not recorded ({settings_path(source).name} not found beside the decode file)"))
     context.append(("report written", datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")))
     rows += "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in context)
-    return f"<table>{rows}</table>"
+    folded = "".join(
+        f"<tr><th>decoding.{html.escape(k)}</th><td>{html.escape(json.dumps(v))}</td></tr>"
+        for k, v in sorted(decoding.items())
+    )
+    if folded:
+        folded = f"<details><summary>all decoding settings</summary><table>{folded}</table></details>"
+    return f"<table>{rows}</table>{folded}"
 
 
 def build_report(
