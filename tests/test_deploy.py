@@ -261,6 +261,9 @@ def listen(model_path, wav, *extra):
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        # A test run started in the background (nohup ... &) ignores SIGINT, and the child would
+        # inherit that; Ctrl-C as a user at a terminal sends it must reach the child.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
 
 
@@ -291,11 +294,12 @@ def test_ctrl_c_stops_listening_and_flushes_the_words_heard_so_far(trained_digit
         if line.startswith("... "):
             break
     time.sleep(2)
+    assert process.poll() is None, "asr listen ended before Ctrl-C"
     process.send_signal(signal.SIGINT)
     stdout, stderr = process.communicate(timeout=60)
     assert process.returncode == 0, stderr
     heard = " ".join(final_lines(stdout)).split()
-    assert 0 < len(heard) < len(truth.split())  # the words before Ctrl-C, not the whole file
+    assert 0 < len(heard) < len(truth.split()) / 2  # the words of the first seconds, not the whole file
 
 
 def test_listen_without_a_microphone_says_so_in_one_line(trained_digits_model, capsys):
