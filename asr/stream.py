@@ -48,15 +48,21 @@ class Stream:
         lookahead_seconds: float = 0.5,
         context_seconds: float = 2.0,
         config: DecodingConfig | None = None,
+        final_context_seconds: float | None = None,
     ):
-        if chunk_seconds <= 0 or lookahead_seconds < 0 or context_seconds < 0:
-            raise ValueError("chunk_seconds must be positive, lookahead_seconds and context_seconds not negative")
+        if chunk_seconds <= 0 or lookahead_seconds < 0 or context_seconds < 0 or (final_context_seconds or 0) < 0:
+            raise ValueError("chunk_seconds must be positive, the look-ahead and contexts not negative")
         self.recognizer = recognizer
         self.config = config or recognizer.config.decoding
         frame, rate = recognizer.frame_samples, recognizer.sample_rate
         self.chunk = max(1, round(chunk_seconds * rate / frame)) * frame  # whole output frames
         self.lookahead = round(lookahead_seconds * rate / frame) * frame
         self.context = round(context_seconds * rate / frame) * frame
+        # Finals are decoded again with as much audio before them as offline transcription gives a
+        # chunk (decoding.chunk_seconds): a bidirectional model's words near a pause depend on it.
+        if final_context_seconds is None:
+            final_context_seconds = self.config.chunk_seconds
+        self.final_context = max(self.context, round(final_context_seconds * rate / frame) * frame)
         self.audio = np.zeros(0, np.float32)  # the stream's samples from sample ``audio_start`` on
         self.audio_start = 0
         self.stable = np.zeros((0, len(recognizer.vocabulary)), np.float32)  # kept frames from ``committed``
@@ -117,10 +123,11 @@ class Stream:
         self.stable = np.concatenate([self.stable, log_probs[first:last]])
         self.tentative = log_probs[last:]
 
-    def _model_frames(self, start: int, end: int) -> tuple[np.ndarray, int]:
-        """Log-probabilities (frames, vocab) of the stream's samples [start - context, end), and the
-        index of the frame where ``start`` falls (``start`` is a whole number of frames)."""
-        window_start = max(0, start - self.context)
+    def _model_frames(self, start: int, end: int, context: int | None = None) -> tuple[np.ndarray, int]:
+        """Log-probabilities (frames, vocab) of the stream's samples [start - context, end) (the
+        chunks' context unless given), and the index of the frame where ``start`` falls (``start``
+        is a whole number of frames)."""
+        window_start = max(0, start - (self.context if context is None else context), self.audio_start)
         window = self.audio[window_start - self.audio_start : end - self.audio_start]
         log_probs, counts = self.recognizer.log_probs(torch.from_numpy(window)[None], torch.tensor([len(window)]))
         return log_probs[0, : int(counts[0])].cpu().numpy(), (start - window_start) // self.recognizer.frame_samples
@@ -151,14 +158,14 @@ class Stream:
 
     def _finalize(self, frames: int) -> list[Segment]:
         """Decode the first ``frames`` kept frames' audio as offline transcription would: the model
-        run again over it with all the audio heard around it (context before, everything fed after:
-        closer to a whole-file decoding than the chunks' short look-ahead), then the energy gate,
+        run again over it with all the audio heard around it (up to the final context before,
+        everything fed after: closer to a whole-file decoding than the chunks'), then the energy gate,
         voice activity, words and segments. Times are shifted to the stream's clock, and audio no
         later step needs is dropped."""
         frame, rate = self.recognizer.frame_samples, self.recognizer.sample_rate
         start = self.committed * frame
         end = min((self.committed + frames) * frame, self.samples_fed)
-        log_probs, first = self._model_frames(start, self.samples_fed)
+        log_probs, first = self._model_frames(start, self.samples_fed, self.final_context)
         log_probs = log_probs[first : first + frames].copy()
         samples = self.audio[start - self.audio_start : end - self.audio_start]
         result = transcribe_log_probs(self.recognizer, "<stream>", samples, log_probs, self.config)
@@ -169,7 +176,7 @@ class Stream:
                 word.start, word.end = round(word.start + offset, 3), round(word.end + offset, 3)
         self.committed += frames
         self.stable = self.stable[frames:]
-        keep_from = max(0, self.committed * frame - self.context)
+        keep_from = max(0, self.committed * frame - self.final_context)
         self.audio = self.audio[keep_from - self.audio_start :]
         self.audio_start = keep_from
         self.segments += result.segments

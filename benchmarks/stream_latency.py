@@ -2,7 +2,7 @@
 """Streaming against offline transcription: the words, and how long after a word ends it is shown.
 
     python benchmarks/stream_latency.py MODEL AUDIO... [--chunk-seconds 1] [--lookahead-seconds 0.5]
-        [--context-seconds 2] [--piece-seconds 0.1] [--threads 2] [--backend auto]
+        [--context-seconds 2] [--final-context-seconds S] [--piece-seconds 0.1] [--threads 2] [--backend auto]
 
 Each file is fed to ``Recognizer.stream()`` in pieces of ``--piece-seconds`` (as fast as the
 machine allows; each piece's compute time is measured) and transcribed offline as well. Printed:
@@ -30,7 +30,9 @@ from asr.metrics import error_rates
 
 def stream_file(recognizer, samples: np.ndarray, args) -> tuple[str, list[float], float]:
     """The stream's final text, each final word's latency in seconds, and the compute seconds."""
-    stream = recognizer.stream(args.chunk_seconds, args.lookahead_seconds, args.context_seconds)
+    stream = recognizer.stream(
+        args.chunk_seconds, args.lookahead_seconds, args.context_seconds, args.final_context_seconds
+    )
     piece = round(args.piece_seconds * recognizer.sample_rate)
     shown_at: list[float] = []  # when the k-th word was first shown (seconds of the stream's clock)
     final_words = 0
@@ -57,6 +59,9 @@ def main() -> None:
     parser.add_argument("--chunk-seconds", type=float, default=1.0)
     parser.add_argument("--lookahead-seconds", type=float, default=0.5)
     parser.add_argument("--context-seconds", type=float, default=2.0)
+    parser.add_argument(
+        "--final-context-seconds", type=float, default=None, help="default: the model's decoding.chunk_seconds"
+    )
     parser.add_argument("--piece-seconds", type=float, default=0.1)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--backend", default="auto")
@@ -66,7 +71,8 @@ def main() -> None:
     print(f"machine: {cpu_name()}, {platform.system()}, python {platform.python_version()}")
     print(
         f"model: {args.model} ({recognizer.backend}); chunks {args.chunk_seconds} s, look-ahead "
-        f"{args.lookahead_seconds} s, context {args.context_seconds} s, pieces {args.piece_seconds} s, "
+        f"{args.lookahead_seconds} s, context {args.context_seconds} s (finals "
+        f"{args.final_context_seconds or recognizer.config.decoding.chunk_seconds} s), pieces {args.piece_seconds} s, "
         f"{args.threads} threads"
     )
     offline, streamed, latencies, audio, compute = [], [], [], 0.0, 0.0
