@@ -2,24 +2,53 @@
 
 from __future__ import annotations
 
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+from functools import lru_cache
 from pathlib import Path
 
-import librosa
 import numpy as np
 import pytest
 import soundfile as sf
+import soxr
 
 from asr.config import Config
 from asr.digits import make_digits_corpus
 from asr.synthesis import synthesize
 
 
+_fresh_processes: ProcessPoolExecutor | None = None
+
+
+def in_fresh_process(function, *args, **kwargs):
+    """``function(*args, **kwargs)`` run in a new process forked from a clean server process.
+
+    eSpeak NG keeps state inside its library between calls that neither its random seed, libc's
+    ``srand`` nor ``espeak_Terminate`` + ``espeak_Initialize`` reset: the same call twice in one
+    process gives different samples, and test audio would depend on what the tests before it
+    synthesized. A process that has never synthesized gives the same samples every time."""
+    global _fresh_processes
+    if _fresh_processes is None:
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload([__name__])  # this module and asr imported once, eSpeak not yet loaded
+        _fresh_processes = ProcessPoolExecutor(1, mp_context=context, max_tasks_per_child=1)
+    return _fresh_processes.submit(function, *args, **kwargs).result()
+
+
+def _resampled_speech(text: str, voice: str, sample_rate: int, seed: int, options: tuple) -> np.ndarray:
+    samples, rate = synthesize(text, voice, seed=seed, **dict(options))
+    return soxr.resample(samples, rate, sample_rate)  # librosa's would cost a fresh process 1 s of imports
+
+
+@lru_cache(maxsize=None)
+def _speech(text: str, voice: str, sample_rate: int, seed: int, options: tuple) -> np.ndarray:
+    return in_fresh_process(_resampled_speech, text, voice, sample_rate, seed, options)
+
+
 def speech(text: str, voice: str = "en-US", sample_rate: int = 16000, seed: int = 0, **kwargs) -> np.ndarray:
-    """``text`` spoken by eSpeak NG at ``sample_rate``, the same samples every call (eSpeak's random
-    jitter is seeded; unseeded, it depends on what the process synthesized before, and so did the
-    verdicts of tests near a threshold)."""
-    samples, rate = synthesize(text, voice, seed=seed, **kwargs)
-    return librosa.resample(samples, orig_sr=rate, target_sr=sample_rate)
+    """``text`` spoken by eSpeak NG at ``sample_rate``: the same samples every call, whatever was
+    synthesized before (eSpeak's jitter seeded, in a fresh process: :func:`in_fresh_process`)."""
+    return _speech(text, voice, sample_rate, seed, tuple(sorted(kwargs.items()))).copy()
 
 
 @pytest.fixture(scope="session")
@@ -52,7 +81,7 @@ def write_wav(path: Path, samples: np.ndarray, sample_rate: int = 16000, **kwarg
     return path
 
 
-__all__ = ["speech", "write_wav"]
+__all__ = ["in_fresh_process", "speech", "write_wav"]
 
 
 @pytest.fixture(scope="session")
