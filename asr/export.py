@@ -58,15 +58,19 @@ class AcousticGraph(nn.Module):
         self.frontend = frontend
         self.model = model
         self.dft_as_matmul = dft_as_matmul
-        spectrogram = frontend.mel.spectrogram
+        if dft_as_matmul:
+            self.register_buffer("dft_basis", self._dft_basis())  # an initializer by this name in ONNX
+
+    def _dft_basis(self) -> torch.Tensor:
+        """(n_fft, 2 * bins): the window times cosines, then the window times minus sines."""
+        spectrogram = self.frontend.mel.spectrogram
         bins = spectrogram.n_fft // 2 + 1
         window = torch.zeros(spectrogram.n_fft, dtype=torch.float64)  # torch.stft centres a shorter window
         offset = (spectrogram.n_fft - spectrogram.win_length) // 2
         window[offset : offset + spectrogram.win_length] = spectrogram.window.double().cpu()
         angles = 2 * torch.pi * torch.outer(torch.arange(spectrogram.n_fft), torch.arange(bins)).double()
         angles = angles / spectrogram.n_fft
-        basis = torch.cat([torch.cos(angles), -torch.sin(angles)], dim=1) * window[:, None]
-        self.register_buffer("dft_basis", basis.float())  # an initializer by this name in the ONNX graph
+        return (torch.cat([torch.cos(angles), -torch.sin(angles)], dim=1) * window[:, None]).float()
 
     def power_spectrum(self, padded: torch.Tensor) -> torch.Tensor:
         """(batch, frames, n_fft // 2 + 1) power of the frames of ``padded`` (already centred)."""

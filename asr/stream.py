@@ -127,7 +127,7 @@ class Stream:
         """Log-probabilities (frames, vocab) of the stream's samples [start - context, end) (the
         chunks' context unless given), and the index of the frame where ``start`` falls (``start``
         is a whole number of frames)."""
-        window_start = max(0, start - (self.context if context is None else context), self.audio_start)
+        window_start = max(0, start - (self.context if context is None else context))
         window = self.audio[window_start - self.audio_start : end - self.audio_start]
         log_probs, counts = self.recognizer.log_probs(torch.from_numpy(window)[None], torch.tensor([len(window)]))
         return log_probs[0, : int(counts[0])].cpu().numpy(), (start - window_start) // self.recognizer.frame_samples
