@@ -1,4 +1,5 @@
-"""Training-data augmentation on waveforms: speed perturbation, background noise, telephone band.
+"""Training-data augmentation on waveforms: speed perturbation, reverberation, background noise,
+telephone band.
 
 Every random choice is drawn from :func:`item_rng`, a function of (seed, epoch, item) alone, so
 that the batch sampler and every loader worker agree and a resumed run sees the same audio.
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import librosa
 import numpy as np
+from scipy.signal import fftconvolve
 
 from .audio import find_audio_files, load_audio
 
@@ -70,6 +72,44 @@ class NoiseMixer:
         snr = rng.uniform(*self.snr_db)
         gain = np.sqrt((np.mean(audio**2) + 1e-10) / ((np.mean(noise**2) + 1e-10) * 10 ** (snr / 10)))
         return (audio + gain * noise).astype(np.float32)
+
+
+DIRECT_TO_REVERBERANT_DB = (0.0, 10.0)  # a talker 1-2 m away in an ordinary room
+
+
+def room_impulse_response(rt60: float, direct_to_reverberant_db: float, sample_rate: int, seed: int) -> np.ndarray:
+    """A synthetic room's impulse response: the direct sound (1 at sample 0), then a diffuse tail of
+    Gaussian noise whose level falls 60 dB in ``rt60`` seconds, scaled so that the direct sound has
+    ``direct_to_reverberant_db`` more energy than the tail. No recorded responses exist here; a
+    diffuse exponential tail is what statistical room acoustics predicts after the first reflections."""
+    samples = max(2, round(rt60 * sample_rate))
+    time = np.arange(1, samples) / sample_rate
+    tail = np.random.default_rng(seed).standard_normal(samples - 1) * 10 ** (-3 * time / rt60)  # -60 dB at rt60
+    tail *= np.sqrt(10 ** (-direct_to_reverberant_db / 10) / np.sum(tail**2))
+    return np.concatenate([[1.0], tail]).astype(np.float32)
+
+
+class Reverberator:
+    """Convolves some utterances with a synthetic room (:func:`room_impulse_response`), its RT60
+    drawn from ``rt60_seconds`` and its direct-to-reverberant ratio from
+    :data:`DIRECT_TO_REVERBERANT_DB`; the result keeps the utterance's length and RMS level.
+    Every choice depends only on (``seed``, epoch, index), as for the noise."""
+
+    def __init__(self, probability: float, rt60_seconds: list[float], sample_rate: int = 16000, seed: int = 0):
+        if len(rt60_seconds) != 2 or not 0 < rt60_seconds[0] <= rt60_seconds[1]:
+            raise ValueError(f"data.reverb_rt60 must be [shortest, longest] seconds, not {rt60_seconds}")
+        self.probability, self.rt60_seconds, self.sample_rate, self.seed = probability, rt60_seconds, sample_rate, seed
+
+    def __call__(self, audio: np.ndarray, epoch: int, index: int) -> np.ndarray:
+        rng = item_rng(self.seed, epoch, index, "reverb")
+        if rng.random() >= self.probability:
+            return audio
+        response = room_impulse_response(
+            rng.uniform(*self.rt60_seconds), rng.uniform(*DIRECT_TO_REVERBERANT_DB), self.sample_rate, rng.getrandbits(32)
+        )
+        wet = fftconvolve(audio, response)[: len(audio)]
+        gain = np.sqrt((np.mean(audio**2) + 1e-10) / (np.mean(wet**2) + 1e-10))
+        return (gain * wet).astype(np.float32)
 
 
 def speed_perturb(audio: np.ndarray, sample_rate: int, speed: float) -> np.ndarray:

@@ -69,6 +69,8 @@ class DataConfig:
     # Share of training utterances band-limited as if recorded at 8 kHz (telephone audio), so the model
     # also transcribes narrowband input: without it the empty bins above 4 kHz are unlike anything heard.
     narrowband_probability: float = 0.0
+    reverb_probability: float = 0.0  # share of training utterances heard in a synthetic room (0: off)
+    reverb_rt60: list[float] = field(default_factory=lambda: [0.2, 0.8])  # the room's RT60 (s), drawn from this range
     noise_dir: str = ""  # folder of noise recordings mixed into training audio (empty: off)
     noise_probability: float = 0.5  # share of training utterances that get noise
     noise_snr_db: list[float] = field(default_factory=lambda: [5.0, 25.0])  # SNR drawn uniformly from this range
@@ -174,6 +176,13 @@ def _input_and_model_checks(config: Config) -> list[Check]:
         ),
         ("data.normalization_utterances", d.normalization_utterances, d.normalization_utterances >= 1, "1 or more"),
         ("data.narrowband_probability", d.narrowband_probability, 0 <= d.narrowband_probability <= 1, "from 0 to 1"),
+        ("data.reverb_probability", d.reverb_probability, 0 <= d.reverb_probability <= 1, "from 0 to 1"),
+        (
+            "data.reverb_rt60",
+            d.reverb_rt60,
+            len(d.reverb_rt60) == 2 and 0 < d.reverb_rt60[0] <= d.reverb_rt60[1],
+            "[shortest, longest] seconds, positive",
+        ),
         ("data.noise_probability", d.noise_probability, 0 <= d.noise_probability <= 1, "from 0 to 1"),
         (
             "data.noise_snr_db",

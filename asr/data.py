@@ -15,7 +15,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from .audio import AudioError, load_audio
 from .files import atomic_write
-from .augment import NoiseMixer, is_narrowband, narrowband, perturbation_speed, speed_perturb
+from .augment import NoiseMixer, Reverberator, is_narrowband, narrowband, perturbation_speed, speed_perturb
 from .text import OutOfVocabularyError, Vocabulary, normalize_text
 
 log = logging.getLogger(__name__)
@@ -144,8 +144,10 @@ class AudioDataset(Dataset):
         seed: int = 0,
         noise: NoiseMixer | None = None,
         narrowband_probability: float = 0.0,
+        reverb: Reverberator | None = None,
     ):
         self.utterances = utterances
+        self.reverb = reverb
         self.narrowband_probability = narrowband_probability
         self.noise = noise
         self.vocabulary = vocabulary
@@ -168,6 +170,8 @@ class AudioDataset(Dataset):
         except AudioError as error:
             return None, None, index, str(error)
         audio = speed_perturb(audio, self.sample_rate, self.speed(index))
+        if self.reverb is not None:
+            audio = self.reverb(audio, self.epoch, index)  # before the noise: the room echoes the talker
         if self.noise is not None:
             audio = self.noise(audio, self.epoch, index)
         if is_narrowband(self.narrowband_probability, self.seed, self.epoch, index):

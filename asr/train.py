@@ -24,7 +24,7 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from .augment import NoiseMixer
+from .augment import NoiseMixer, Reverberator
 from .files import atomic_write
 from .checkpoint import (
     CHECKPOINT_FORMAT,
@@ -341,6 +341,9 @@ def build_loader(
         noise = NoiseMixer(
             data.noise_dir, data.noise_probability, data.noise_snr_db, config.features.sample_rate, config.train.seed
         )
+    reverb = None
+    if data.reverb_probability:
+        reverb = Reverberator(data.reverb_probability, data.reverb_rt60, config.features.sample_rate, config.train.seed)
     dataset = AudioDataset(
         utterances,
         vocabulary,
@@ -349,6 +352,7 @@ def build_loader(
         config.train.seed,
         noise,
         data.narrowband_probability,
+        reverb,
     )
     loader = DataLoader(
         dataset,

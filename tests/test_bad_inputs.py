@@ -240,6 +240,8 @@ BAD_TRAINING_VALUES = [
     "model.dropout=1.5",
     "decoding.chunk_seconds=2",
     "train.device=tpu",
+    "data.reverb_probability=2",
+    "data.reverb_rt60=[0.8,0.2]",
 ]
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from asr.augment import narrowband, perturbation_speed
+from asr.augment import Reverberator, narrowband, perturbation_speed
 from asr.data import AudioDataset, DurationBatchSampler, ManifestError, read_manifest
 from asr.text import Vocabulary
 
@@ -191,6 +191,19 @@ def test_narrowband_training_items_lose_the_band_above_4_khz_and_nothing_else(ma
     assert chosen == [not np.array_equal(dataset[i][0].numpy(), original) for i in range(200)]
     dataset.epoch = 1
     assert chosen != [not np.array_equal(dataset[i][0].numpy(), original) for i in range(200)]
+
+
+def test_reverberant_training_items_are_the_room_applied_to_the_audio_a_share_of_the_time(manifest_dir):
+    utterances = read_manifest(
+        _write(manifest_dir / "m.jsonl", [json.dumps({"audio_filepath": "a.wav", "duration": 1.0, "text": "one"})]),
+        Vocabulary(),
+    )
+    original = AudioDataset(utterances, Vocabulary())[0][0].numpy()
+    room = Reverberator(1.0, [0.3, 0.6], seed=3)
+    wet = AudioDataset(utterances, Vocabulary(), seed=3, reverb=room)[0][0].numpy()
+    assert np.array_equal(wet, room(original, 0, 0)) and not np.array_equal(wet, original)
+    dataset = AudioDataset(utterances * 100, Vocabulary(), seed=3, reverb=Reverberator(0.5, [0.3, 0.6], seed=3))
+    assert 30 <= sum(not np.array_equal(dataset[i][0].numpy(), original) for i in range(100)) <= 70
 
 
 def test_resample_manifest_writes_copies_at_the_rate_asked_with_their_manifest(manifest_dir, tmp_path):

@@ -1,11 +1,16 @@
 """Training features of a real recipe: noise mixing, gradient accumulation, early stopping, averaging."""
 
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
+import soundfile as sf
 import torch
 
 from asr.checkpoint import load_checkpoint, load_model_file
-from asr.augment import NoiseMixer
+from asr.augment import NoiseMixer, Reverberator, room_impulse_response
 from asr.data import DurationBatchSampler, read_manifest
 from asr.train import average_model_files, train
 
@@ -31,6 +36,53 @@ def test_noise_is_mixed_at_an_snr_in_the_range_and_is_reproducible(tmp_path):
     assert never(speech, 0, 0) is speech
     with pytest.raises(ValueError, match="no audio files"):
         NoiseMixer(tmp_path / "exp_missing", 0.5, [5.0, 10.0])
+
+
+def test_a_synthetic_room_response_has_its_direct_to_reverberant_ratio_and_decays_60_db_in_rt60():
+    rt60, sample_rate = 0.5, 16000
+    response = room_impulse_response(rt60, 6.0, sample_rate, seed=5)
+    assert len(response) == round(rt60 * sample_rate) and response[0] == 1.0
+    assert 10 * np.log10(1.0 / np.sum(response[1:] ** 2)) == pytest.approx(6.0, abs=1e-3)
+    tenth = len(response) // 10  # energy of the tail's first and last tenth: 54 dB apart at a 60 dB fall
+    fall_db = 10 * np.log10(np.sum(response[1 : tenth + 1] ** 2) / np.sum(response[-tenth:] ** 2))
+    assert 51 < fall_db < 57
+    assert np.array_equal(response, room_impulse_response(rt60, 6.0, sample_rate, seed=5))
+
+
+def test_reverberation_keeps_length_and_level_smears_a_click_and_is_reproducible():
+    click = np.zeros(16000, np.float32)
+    click[1000] = 1.0
+    room = Reverberator(probability=1.0, rt60_seconds=[0.3, 0.6], seed=2)
+    for index in range(4):
+        wet = room(click, epoch=0, index=index)
+        assert len(wet) == len(click) and wet.dtype == np.float32
+        assert np.sqrt(np.mean(wet**2)) == pytest.approx(np.sqrt(np.mean(click**2)), rel=1e-3)
+        assert np.abs(wet[:1000]).max() < 1e-6  # nothing before the sound (FFT rounding aside)
+        assert np.abs(wet[1100:4000]).max() > 0.01 * np.abs(wet).max()  # a tail after it
+        assert np.array_equal(wet, room(click, epoch=0, index=index))
+    assert not np.array_equal(room(click, 0, 0), room(click, 1, 0))
+    assert Reverberator(0.0, [0.3, 0.6])(click, 0, 0) is click
+    with pytest.raises(ValueError, match="data.reverb_rt60"):
+        Reverberator(0.5, [0.0, 0.6])
+
+
+def test_make_noise_writes_each_colour_at_minus_20_dbfs_with_its_spectral_slope(tmp_path):
+    script = Path(__file__).parents[1] / "data_scripts" / "make_noise.py"
+    subprocess.run([sys.executable, str(script), str(tmp_path), "--seconds", "4"], check=True, capture_output=True)
+    octave_power = {}
+    for kind in ("white", "pink", "brown", "hum"):
+        audio, rate = sf.read(tmp_path / f"{kind}.wav")
+        assert rate == 16000 and len(audio) == 4 * 16000
+        assert 10 * np.log10(np.mean(audio**2)) == pytest.approx(-20.0, abs=0.01)
+        spectrum = np.abs(np.fft.rfft(audio)) ** 2
+        freqs = np.fft.rfftfreq(len(audio), 1 / rate)
+        low, high = (spectrum[(freqs >= f) & (freqs < 2 * f)].sum() for f in (250, 4000))
+        octave_power[kind] = 10 * np.log10(low / high)  # 250-500 Hz against 4-8 kHz, 4 octaves up
+        if kind == "hum":
+            assert spectrum[freqs < 200].sum() > 0.99 * spectrum.sum()  # 50, 100 and 150 Hz
+    assert octave_power["white"] == pytest.approx(-12.0, abs=1.0)  # flat per Hz: the high octave has 16x the Hz
+    assert octave_power["pink"] == pytest.approx(0.0, abs=1.0)  # the same power per octave
+    assert octave_power["brown"] == pytest.approx(12.0, abs=1.0)  # 1/f^2: 3 dB less per octave than pink
 
 
 def test_gradient_accumulation_takes_one_step_per_group_of_batches(tiny_config):
