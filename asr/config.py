@@ -48,6 +48,10 @@ class ModelConfig:
     # Input frames per output frame: 4 gives 25 frames/s, 2 gives 50 (twice the RNN work). CTC needs
     # a frame per character and one between doubled letters, so fast speech may need 2 (not yet shown).
     time_subsampling: int = 4
+    # Deep Speech 2's sequence-wise batch norm on each RNN layer's input (training statistics over
+    # every valid frame of the batch). Training runs the stack unpacked on every device; a model
+    # file loaded for inference has the norms folded into the RNN's input weights (a plain stack).
+    rnn_batch_norm: bool = False
 
 
 @dataclass

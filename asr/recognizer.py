@@ -184,4 +184,6 @@ def _load_torch_model(path: str | Path, device: str | None) -> Recognizer:
     except RuntimeError as error:
         first = next((line.strip() for line in str(error).splitlines()[1:] if line.strip()), str(error).splitlines()[0])
         raise ModelFileError(f"{path}: its weights do not fit its config ({first})") from None
+    model.fold_batch_norm()  # inference only: a plain RNN stack, and a saved copy says so
+    config.model.rnn_batch_norm = False
     return Recognizer(config, vocabulary, model, pick_device(device))

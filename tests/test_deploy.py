@@ -313,3 +313,37 @@ def test_listen_without_a_microphone_says_so_in_one_line(trained_digits_model, c
     assert main(["listen", str(trained_digits_model)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("asr: error: no microphone input") and err.count("\n") == 1, err
+
+
+def test_a_model_with_rnn_batch_norm_loads_folded_and_saves_and_exports_the_same_log_probs(tmp_path):
+    from asr.checkpoint import atomic_save, model_payload
+    from asr.config import Config, ModelConfig, config_to_dict
+    from asr.features import LogMel
+    from asr.model import CTCModel
+    from asr.text import Vocabulary
+
+    torch.manual_seed(0)
+    config = Config(model=ModelConfig(num_layers=2, hidden_size=16, conv_channels=4, rnn_batch_norm=True))
+    vocabulary = Vocabulary()
+    model = CTCModel(config.features.n_mels, len(vocabulary), config.model)
+    spoken = [speech("one two three"), speech("four")]
+    counts = torch.tensor([len(audio) for audio in spoken])
+    waveforms = torch.nn.utils.rnn.pad_sequence([torch.from_numpy(audio) for audio in spoken], batch_first=True)
+    features, lengths = LogMel(config.features)(waveforms, counts)
+    for _ in range(3):  # training-mode passes: running statistics away from the identity
+        model(features, lengths)
+    model.eval()
+    logits, frames = model(features, lengths)
+    expected = logits.log_softmax(-1)
+    atomic_save(model_payload(model, config_to_dict(config), vocabulary.characters), tmp_path / "bn.pt")
+
+    loaded = asr.load_model(tmp_path / "bn.pt", device="cpu")
+    assert loaded.model.rnn_norms is None and not loaded.config.model.rnn_batch_norm  # a plain stack, said so
+    loaded.save(tmp_path / "folded.pt")
+    runners = [loaded, asr.load_model(tmp_path / "folded.pt", device="cpu")]
+    runners.append(asr.load_model(loaded.export(tmp_path / "bn.onnx", "onnx")))
+    for runner in runners:
+        got, got_frames = runner.log_probs(waveforms, counts)
+        assert torch.equal(got_frames.long(), frames.long())
+        for row, length in enumerate(frames.tolist()):
+            assert (got[row, :length] - expected[row, :length]).abs().max() < 1e-4, runner.backend

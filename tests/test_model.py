@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from asr.config import ModelConfig
-from asr.model import CTCModel
+from asr.model import CTCModel, SequenceBatchNorm
 
 
 @pytest.mark.parametrize("rnn_type", ["lstm", "gru", "rnn"])
@@ -75,3 +75,39 @@ def test_reversing_within_lengths_keeps_padding_in_place_and_undoes_itself():
     flipped = reverse_within_lengths(x, torch.tensor([3, 5]))
     assert flipped.tolist() == [[2, 1, 0, 3, 4], [9, 8, 7, 6, 5]]
     assert torch.equal(reverse_within_lengths(flipped, torch.tensor([3, 5])), x)
+
+
+def test_sequence_batch_norm_takes_its_training_statistics_from_valid_frames_only():
+    torch.manual_seed(0)
+    norm = SequenceBatchNorm(6).train()
+    x = torch.randn(3, 10, 6)
+    lengths = torch.tensor([10, 4, 7])
+    x[1, 4:] = 1e3  # padding far from the data: it would move the statistics if it were counted
+    x[2, 7:] = -1e3
+    out = norm(x, lengths)
+    valid = torch.cat([x[0], x[1, :4], x[2, :7]])
+    expected = (valid - valid.mean(0)) / torch.sqrt(valid.var(0, unbiased=False) + norm.norm.eps)
+    torch.testing.assert_close(torch.cat([out[0], out[1, :4], out[2, :7]]), expected, atol=1e-5, rtol=1e-4)
+    assert out[1, 4:].abs().max() == 0 and out[2, 7:].abs().max() == 0
+
+
+@pytest.mark.parametrize("rnn_type", ["lstm", "gru"])
+def test_batch_norm_folded_into_the_rnn_gives_the_eval_function_packed_or_not(rnn_type):
+    torch.manual_seed(0)
+    config = ModelConfig(rnn_type=rnn_type, num_layers=3, hidden_size=16, conv_channels=4, rnn_batch_norm=True)
+    model = CTCModel(20, 12, config)
+    features, lengths = torch.randn(4, 60, 20), torch.tensor([60, 33, 5, 48])
+    for _ in range(5):  # running statistics (and, with momentum, affine terms) away from the identity
+        model(features * 3 + 1, lengths)
+    for sequence_norm in model.rnn_norms:
+        torch.nn.init.uniform_(sequence_norm.norm.weight, 0.5, 2.0)
+        torch.nn.init.uniform_(sequence_norm.norm.bias, -0.5, 0.5)
+    model.eval()
+    expected, _ = model(features, lengths)
+    model.fold_batch_norm()
+    assert model.rnn_norms is None and not any("norm" in name for name, _ in model.rnn.named_parameters())
+    for packed in (False, True):
+        model.packed_rnn = packed
+        folded, _ = model(features, lengths)
+        for row, n in enumerate(model.output_lengths(lengths).tolist()):
+            torch.testing.assert_close(folded[row, :n], expected[row, :n], atol=1e-4, rtol=1e-4)
