@@ -161,11 +161,6 @@ def test_synthetic_copies_pretrain_on_spoken_phrases_then_train_on_the_mix(tiny_
     assert len(mixed) == len(real) + len(synthetic) and all(Path(r["audio_filepath"]).is_absolute() for r in mixed)
     log = done.stdout + done.stderr
     assert f"{len(synthetic)} training utterances" in log and (exp / "pretrain" / "model.pt").exists()  # stage 2a
-    # ... half of the phrases in synthetic rooms, half over the noise stage 1 wrote
-    assert sorted(p.name for p in (data / "noise").iterdir()) == ["brown.wav", "hum.wav", "pink.wav", "white.wav"]
-    pretrain_data = load_model_file(exp / "pretrain" / "model.pt")["config"]["data"]
-    assert pretrain_data["noise_dir"] == str(data / "noise")
-    assert pretrain_data["reverb_probability"] == 0.5 and pretrain_data["noise_probability"] == 0.5
     # then, by default, the real speech alone, from the pretrained model
     assert f"{len(real)} training utterances" in log and f"weights from {exp / 'pretrain' / 'model.pt'}" in log
     assert (exp / "model.pt").exists()

@@ -18,10 +18,9 @@
 # 1673) the dev set (LM weights, best epoch) and the others the training set.
 # Manifests go to data/ (data/subset/ with --subset-dir) unless --data-dir says otherwise.
 # With --synthetic-copies N (subset mode) stage 1 also cuts the training transcripts into phrases of
-# 2-5 words and speaks each N times with random eSpeak NG voices (data/subset/synthetic/), and writes
-# noise recordings (data/subset/noise/); stage 2 then first trains on those phrases alone, half of
-# them in synthetic rooms and half over noise (EXP_DIR/pretrain, pretrain.yaml: short utterances get
-# a character model off CTC's all-blank plateau within minutes) and goes on from that model on the real speech
+# 2-5 words and speaks each N times with random eSpeak NG voices (data/subset/synthetic/); stage 2
+# then first trains on those phrases alone (EXP_DIR/pretrain: short, clean utterances get a character
+# model off CTC's all-blank plateau within minutes) and goes on from that model on the real speech
 # (--then-train-on real, the default: it learned faster, RESULTS.md) or on real plus synthetic
 # speech (--then-train-on mixed: data/subset/train_mixed.jsonl).
 # Multi-GPU: set NPROC=N to launch stage 2 through torchrun with N processes.
@@ -87,7 +86,6 @@ if run_stage 1; then
     if [ "$synthetic_copies" -gt 0 ]; then
       python ../../data_scripts/synthesize_text.py "$data/train.jsonl" "$data/synthetic" \
         --phrase-words 2 5 --copies "$synthetic_copies" --workers "$(nproc)" --mixed "$data/train_mixed.jsonl"
-      python ../../data_scripts/make_noise.py "$data/noise"  # for the phrases (pretrain.yaml)
     fi
   else
     for subset in train-clean-100 "${eval_sets[@]}"; do
@@ -103,7 +101,7 @@ if run_stage 2; then
       echo "stage 2a: pretraining on synthetic phrases ($exp_dir/pretrain)"
       # pretrain.yaml after the command line's overrides: those are for stage 2b (its epochs, ...)
       asr train "$config" "data.train_manifest=$data/synthetic/synthetic.jsonl" "${overrides[@]}" pretrain.yaml \
-        "data.noise_dir=$data/noise" "train.exp_dir=$exp_dir/pretrain"
+        "train.exp_dir=$exp_dir/pretrain"
       case "$then_train_on" in
         real) ;;
         mixed) train=$data/train_mixed.jsonl ;;
