@@ -131,7 +131,7 @@ if run_stage 3; then
   fi
   echo "stage 3: LM weight and word score tuned on $data/$dev_set.jsonl -> $exp_dir/model_lm.pt"
   asr tune-lm "$exp_dir/model.pt" "$data/$dev_set.jsonl" --lm "$lm" --lexicon "$lexicon" \
-    --lm-weights="${LM_WEIGHTS:-1.5,2,2.5,3,4,5}" --word-scores="${WORD_SCORES:--3,-2,-1,0}" \
+    --lm-weights="${LM_WEIGHTS:-1,1.5,2,2.5,3,4}" --word-scores="${WORD_SCORES:--5,-4,-3,-2,-1,0}" \
     --out "$exp_dir/model_lm.pt" | tee "$exp_dir/tune_lm.tsv"
   echo "stage 3: evaluating $exp_dir/model.pt (greedy) and $exp_dir/model_lm.pt (word LM)"
   : > "$exp_dir/results.txt"
