@@ -104,9 +104,8 @@ class Reverberator:
         rng = item_rng(self.seed, epoch, index, "reverb")
         if rng.random() >= self.probability:
             return audio
-        response = room_impulse_response(
-            rng.uniform(*self.rt60_seconds), rng.uniform(*DIRECT_TO_REVERBERANT_DB), self.sample_rate, rng.getrandbits(32)
-        )
+        rt60, direct_db = rng.uniform(*self.rt60_seconds), rng.uniform(*DIRECT_TO_REVERBERANT_DB)
+        response = room_impulse_response(rt60, direct_db, self.sample_rate, rng.getrandbits(32))
         wet = fftconvolve(audio, response)[: len(audio)]
         gain = np.sqrt((np.mean(audio**2) + 1e-10) / (np.mean(wet**2) + 1e-10))
         return (gain * wet).astype(np.float32)
