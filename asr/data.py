@@ -131,8 +131,9 @@ class AudioDataset(Dataset):
     Without a ``vocabulary`` (decoding only) the token ids are empty. With ``speeds`` (e.g.
     ``[0.9, 1.0, 1.1]``) each item is played at one of them, by resampling, which changes tempo
     and pitch together like a different speaker. The choice depends only on (``seed``,
-    :attr:`epoch`, index), so it is the same in any worker and after a resume. So is the choice of
-    the ``narrowband_probability`` share of items that are band-limited to telephone bandwidth.
+    :attr:`epoch`, index), so it is the same in any worker and after a resume. So are the
+    ``reverb`` room and the ``noise`` of each item, and the choice of the ``narrowband_probability``
+    share of items that are band-limited to telephone bandwidth.
     """
 
     def __init__(
