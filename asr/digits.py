@@ -20,7 +20,7 @@ import soundfile as sf
 from tqdm import tqdm
 
 from .data import write_manifest
-from .synthesis import add_variant, random_variant, synthesize, variant_names, voice_names
+from .synthesis import add_variant, random_variant, shutdown_engine, synthesize, variant_names, voice_names
 
 DIGIT_WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 # LibriSpeech dev-clean speaks 14.5 characters per second (median), 18.4 (95th percentile), 21.6 at most.
@@ -109,7 +109,10 @@ def _make_utterance(job: SynthesisJob) -> dict:
 
 
 def _make_chunk(jobs: list[SynthesisJob]) -> list[dict]:
-    return [_make_utterance(job) for job in jobs]
+    try:
+        return [_make_utterance(job) for job in jobs]
+    finally:
+        shutdown_engine()  # the worker process then ends without running atexit
 
 
 def synthesize_jobs(jobs: list[SynthesisJob], workers: int, desc: str) -> list[dict]:

@@ -84,6 +84,22 @@ def _engine() -> _ESpeak:
     return _ESpeak()
 
 
+def shutdown_engine() -> None:
+    """Shut eSpeak NG down and remove this process's private data folder, added variants with it; the
+    next call starts afresh.
+
+    A process that ends by ``os._exit``, as a multiprocessing worker does, skips the ``atexit``
+    clean-up: such a worker calls this when its work is done, or a folder is left behind in the
+    temporary directory for each worker.
+    """
+    if _engine.cache_info().currsize:
+        engine = _engine()
+        _engine.cache_clear()
+        with _lock:
+            engine.lib.espeak_Terminate()
+        shutil.rmtree(engine.data_dir.parent, ignore_errors=True)
+
+
 def voice_names(languages: tuple[str, ...] = ("en",)) -> list[str]:
     """Names of the installed eSpeak NG voices under ``lang/gmw`` whose name starts with one of ``languages``."""
     import espeakng_loader

@@ -59,6 +59,17 @@ def test_the_same_seed_gives_a_byte_identical_corpus_whatever_the_worker_count(t
     assert other_seed.read_text() != runs[1][0]
 
 
+def test_synthesis_workers_leave_no_temporary_folders(tmp_path, monkeypatch):
+    # each worker process makes a private copy of eSpeak's data folder; it ends by os._exit, without atexit
+    monkeypatch.setattr(asr.digits, "SYNTHESIS_CHUNK", 1)
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    monkeypatch.setenv("TMPDIR", str(temporary))  # the spawned workers' tempfile.gettempdir()
+    manifest = make_synthetic_corpus(["one two", "three"], tmp_path / "corpus", seed=11, workers=2)
+    assert len(manifest.read_text().splitlines()) == 2
+    assert list(temporary.iterdir()) == []
+
+
 def test_random_variants_speak():
     rng = random.Random(7)
     for i in range(5):
