@@ -34,6 +34,9 @@ class SpecAugmentConfig:
     time_masks: int = 2
     time_mask_width: int = 20  # frames (10 ms each)
     time_mask_max_ratio: float = 0.2  # no mask longer than this share of the utterance
+    # Vocal tract length perturbation (VTLP): each utterance's frequency axis scaled by a factor drawn
+    # from [1 - freq_warp, 1 + freq_warp], as if another speaker said it (0: off)
+    freq_warp: float = 0.0
 
 
 @dataclass
@@ -209,6 +212,7 @@ def _input_and_model_checks(config: Config) -> list[Check]:
         ("specaugment.time_masks", s.time_masks, s.time_masks >= 0, "0 or more"),
         ("specaugment.time_mask_width", s.time_mask_width, s.time_mask_width >= 0, "0 or more"),
         ("specaugment.time_mask_max_ratio", s.time_mask_max_ratio, 0 <= s.time_mask_max_ratio <= 1, "from 0 to 1"),
+        ("specaugment.freq_warp", s.freq_warp, 0 <= s.freq_warp < 0.5, "from 0 to below 0.5"),
         ("model.rnn_type", m.rnn_type, m.rnn_type in ("lstm", "gru", "rnn"), "lstm, gru or rnn"),
         ("model.num_layers", m.num_layers, m.num_layers >= 1, "1 or more"),
         ("model.hidden_size", m.hidden_size, m.hidden_size >= 1, "1 or more"),

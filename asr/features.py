@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import librosa
+import numpy as np
 import torch
 import torchaudio
 from torch import nn
@@ -83,12 +85,39 @@ class GlobalNormalization(nn.Module):
         self.std.copy_(var.sqrt())
 
 
-class SpecAugment(nn.Module):
-    """Frequency and time masking (torchaudio's transforms), each mask drawn per utterance."""
+def warped_mel_positions(factors: torch.Tensor, config: FeatureConfig) -> torch.Tensor:
+    """For each of ``factors`` (batch,), the fractional mel bin that each bin reads from (batch, n_mels)
+    when the frequency axis is scaled by that factor (VTLP): the bin centred at f Hz takes the value
+    at f / factor, so a factor above 1 moves formants up, as a shorter vocal tract does. Bins that
+    would read beyond the first or last bin read that bin."""
+    centers = librosa.mel_frequencies(config.n_mels + 2, fmin=0.0, fmax=config.sample_rate / 2)[1:-1]  # Slaney
+    mel_step = librosa.hz_to_mel(config.sample_rate / 2) / (config.n_mels + 1)  # the centres' even spacing
+    sources = centers[None, :] / factors.cpu().double().numpy()[:, None]
+    positions = librosa.hz_to_mel(sources) / mel_step - 1
+    return torch.from_numpy(np.clip(positions, 0, config.n_mels - 1)).float()
 
-    def __init__(self, config: SpecAugmentConfig):
+
+def warp_frequencies(features: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+    """``features`` (batch, frames, n_mels) read at fractional bins ``positions`` (batch, n_mels),
+    interpolating linearly between neighbouring bins."""
+    positions = positions.to(features.device)
+    below = positions.floor().long()
+    above = (below + 1).clamp(max=features.shape[2] - 1)
+    weight = (positions - below)[:, None, :]
+    index = below[:, None, :].expand(-1, features.shape[1], -1)
+    upper = above[:, None, :].expand(-1, features.shape[1], -1)
+    return features.gather(2, index) * (1 - weight) + features.gather(2, upper) * weight
+
+
+class SpecAugment(nn.Module):
+    """Vocal tract length perturbation, then frequency and time masking (torchaudio's transforms),
+    each drawn per utterance. ``features`` (the mel scale) is needed for the perturbation only."""
+
+    def __init__(self, config: SpecAugmentConfig, features: FeatureConfig | None = None):
         super().__init__()
-        self.config = config
+        if config.freq_warp and features is None:
+            raise ValueError("specaugment.freq_warp needs the feature config (the mel bins' frequencies)")
+        self.config, self.features = config, features
         self.freq_mask = torchaudio.transforms.FrequencyMasking(config.freq_mask_width, iid_masks=True)
         self.time_mask = torchaudio.transforms.TimeMasking(
             config.time_mask_width, iid_masks=True, p=config.time_mask_max_ratio
@@ -98,6 +127,9 @@ class SpecAugment(nn.Module):
         """``features`` (batch, frames, n_mels), already normalised, so 0 is the masked value."""
         if not (self.training and self.config.enabled):
             return features
+        if self.config.freq_warp:
+            factors = 1 + self.config.freq_warp * (2 * torch.rand(features.shape[0]) - 1)
+            features = warp_frequencies(features, warped_mel_positions(factors, self.features))
         x = features.transpose(1, 2).unsqueeze(1)  # (batch, 1, n_mels, frames): iid masks need 4-D
         for _ in range(self.config.freq_masks):
             x = self.freq_mask(x)

@@ -393,7 +393,7 @@ def build_state(config: Config) -> TrainState:
     train_utterances, dev_utterances = read_training_data(config, vocabulary)
     sampler, dataset, loader = build_loader(config, vocabulary, train_utterances, rank, world_size, device)
     frontend = LogMel(config.features).to(device)
-    augment = SpecAugment(config.specaugment).to(device)
+    augment = SpecAugment(config.specaugment, config.features).to(device)
     model = CTCModel(config.features.n_mels, len(vocabulary), config.model, config.features.utterance_mean_norm).to(
         device
     )

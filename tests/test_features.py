@@ -3,7 +3,7 @@ import numpy as np
 import torch
 
 from asr.config import FeatureConfig, SpecAugmentConfig
-from asr.features import GlobalNormalization, LogMel, SpecAugment
+from asr.features import GlobalNormalization, LogMel, SpecAugment, warp_frequencies, warped_mel_positions
 
 from .conftest import speech
 
@@ -66,3 +66,34 @@ def test_specaugment_masks_only_in_training():
     assert 0 < zeros < 0.5
     augment.eval()
     assert torch.equal(augment(features), features)
+
+
+def test_vocal_tract_length_perturbation_moves_a_tone_as_scaling_its_frequency_does():
+    config = FeatureConfig()
+    frontend = LogMel(config)
+    time = np.arange(16000) / 16000
+
+    def peak_bin(features: torch.Tensor) -> float:  # the centre of mass of the strongest bins, in bins
+        profile = features[0].mean(0)
+        top = torch.softmax(4 * profile, 0)
+        return float((top * torch.arange(len(profile))).sum())
+
+    def tone(hz: float) -> torch.Tensor:
+        audio = torch.from_numpy(np.sin(2 * np.pi * hz * time).astype(np.float32))[None]
+        return frontend(audio, torch.tensor([16000]))[0]
+
+    features = tone(1500.0)
+    assert torch.allclose(warp_frequencies(features, warped_mel_positions(torch.ones(1), config)), features, atol=1e-5)
+    for factor in (0.9, 1.12):
+        warped = warp_frequencies(features, warped_mel_positions(torch.tensor([factor]), config))
+        assert abs(peak_bin(warped) - peak_bin(tone(1500.0 * factor))) < 0.5
+        assert abs(peak_bin(warped) - peak_bin(features)) > 2  # a real move: 1500 Hz is 2-3 bins from either
+
+    augment = SpecAugment(SpecAugmentConfig(freq_masks=0, time_masks=0, freq_warp=0.2), config)
+    torch.manual_seed(0)
+    batch = features.expand(6, -1, -1)
+    augment.train()
+    peaks = [peak_bin(warped[None]) for warped in augment(batch)]
+    assert len({round(p, 3) for p in peaks}) == 6  # a factor of its own for each utterance
+    augment.eval()
+    assert torch.equal(augment(batch), batch)
