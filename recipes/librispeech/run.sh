@@ -60,11 +60,16 @@ if [ -n "$subset_dir" ]; then
   eval_sets=(test)
   dev_set=dev
   data=${data:-data/subset}
+  # the best pairs of the subset's runs lie inside; 16 pairs leave time for config_cpu.yaml's wide beam
+  lm_weights=${LM_WEIGHTS:-1,1.5,2,2.5}
+  word_scores=${WORD_SCORES:--4,-3,-2,-1}
 else
   eval_sets=(dev-clean dev-other test-clean test-other)
   synthetic_copies=${synthetic_copies:-0}
   dev_set=dev-clean
   data=${data:-data}
+  lm_weights=${LM_WEIGHTS:-1,1.5,2,2.5,3,4}
+  word_scores=${WORD_SCORES:--5,-4,-3,-2,-1,0}
 fi
 lm_dir=${lm_dir:-data/lm}
 
@@ -131,7 +136,7 @@ if run_stage 3; then
   fi
   echo "stage 3: LM weight and word score tuned on $data/$dev_set.jsonl -> $exp_dir/model_lm.pt"
   asr tune-lm "$exp_dir/model.pt" "$data/$dev_set.jsonl" --lm "$lm" --lexicon "$lexicon" \
-    --lm-weights="${LM_WEIGHTS:-1,1.5,2,2.5,3,4}" --word-scores="${WORD_SCORES:--5,-4,-3,-2,-1,0}" \
+    --lm-weights="$lm_weights" --word-scores="$word_scores" \
     --out "$exp_dir/model_lm.pt" | tee "$exp_dir/tune_lm.tsv"
   echo "stage 3: evaluating $exp_dir/model.pt (greedy) and $exp_dir/model_lm.pt (word LM)"
   : > "$exp_dir/results.txt"
