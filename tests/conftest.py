@@ -14,7 +14,7 @@ import soxr
 
 from asr.config import Config
 from asr.digits import make_digits_corpus
-from asr.synthesis import synthesize
+from asr.synthesis import shutdown_engine, synthesize
 
 
 _fresh_processes: ProcessPoolExecutor | None = None
@@ -36,7 +36,10 @@ def in_fresh_process(function, *args, **kwargs):
 
 
 def _resampled_speech(text: str, voice: str, sample_rate: int, seed: int, options: tuple) -> np.ndarray:
-    samples, rate = synthesize(text, voice, seed=seed, **dict(options))
+    try:
+        samples, rate = synthesize(text, voice, seed=seed, **dict(options))
+    finally:
+        shutdown_engine()  # the process ends without atexit: its eSpeak data folder would stay behind
     return soxr.resample(samples, rate, sample_rate)  # librosa's would cost a fresh process 1 s of imports
 
 
