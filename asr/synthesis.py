@@ -6,9 +6,9 @@ library with global state, so one process talks to it through this module only.
 
 from __future__ import annotations
 
-import atexit
 import ctypes
 import math
+import multiprocessing.util
 import random
 import shutil
 import tempfile
@@ -45,7 +45,6 @@ def _overlay_data_dir() -> Path:
     (overlay / "voices" / "!v").mkdir()
     for entry in (source / "voices" / "!v").iterdir():
         (overlay / "voices" / "!v" / entry.name).symlink_to(entry)
-    atexit.register(shutil.rmtree, overlay.parent, ignore_errors=True)
     return overlay
 
 
@@ -55,6 +54,11 @@ class _ESpeak:
 
         self.lib = ctypes.CDLL(espeakng_loader.get_library_path())
         self.data_dir = _overlay_data_dir()
+        # A multiprocessing exit finalizer, not atexit: it runs at interpreter exit and also when a
+        # multiprocessing child ends (by os._exit, which skips atexit), only in the process that made the folder.
+        self.remove_data_dir = multiprocessing.util.Finalize(
+            None, shutil.rmtree, args=(self.data_dir.parent,), kwargs={"ignore_errors": True}, exitpriority=0
+        )
         self._data_path = str(self.data_dir).encode()  # kept alive: the library may hold the pointer
         self.sample_rate = self.lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, self._data_path, 0)
         if self.sample_rate <= 0:
@@ -88,16 +92,15 @@ def shutdown_engine() -> None:
     """Shut eSpeak NG down and remove this process's private data folder, added variants with it; the
     next call starts afresh.
 
-    A process that ends by ``os._exit``, as a multiprocessing worker does, skips the ``atexit``
-    clean-up: such a worker calls this when its work is done, or a folder is left behind in the
-    temporary directory for each worker.
+    The folder is also removed when the process ends normally, a multiprocessing child included; a
+    worker that its pool may terminate (``Pool.__exit__`` does) calls this when its work is done.
     """
     if _engine.cache_info().currsize:
         engine = _engine()
         _engine.cache_clear()
         with _lock:
             engine.lib.espeak_Terminate()
-        shutil.rmtree(engine.data_dir.parent, ignore_errors=True)
+        engine.remove_data_dir()
 
 
 def voice_names(languages: tuple[str, ...] = ("en",)) -> list[str]:

@@ -14,7 +14,7 @@ import soxr
 
 from asr.config import Config
 from asr.digits import make_digits_corpus
-from asr.synthesis import shutdown_engine, synthesize
+from asr.synthesis import synthesize
 
 
 _fresh_processes: ProcessPoolExecutor | None = None
@@ -36,10 +36,7 @@ def in_fresh_process(function, *args, **kwargs):
 
 
 def _resampled_speech(text: str, voice: str, sample_rate: int, seed: int, options: tuple) -> np.ndarray:
-    try:
-        samples, rate = synthesize(text, voice, seed=seed, **dict(options))
-    finally:
-        shutdown_engine()  # the process ends without atexit: its eSpeak data folder would stay behind
+    samples, rate = synthesize(text, voice, seed=seed, **dict(options))
     return soxr.resample(samples, rate, sample_rate)  # librosa's would cost a fresh process 1 s of imports
 
 

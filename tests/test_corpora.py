@@ -1,5 +1,7 @@
 import json
+import multiprocessing
 import random
+from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 import pytest
@@ -67,6 +69,23 @@ def test_synthesis_workers_leave_no_temporary_folders(tmp_path, monkeypatch):
     monkeypatch.setenv("TMPDIR", str(temporary))  # the spawned workers' tempfile.gettempdir()
     manifest = make_synthetic_corpus(["one two", "three"], tmp_path / "corpus", seed=11, workers=2)
     assert len(manifest.read_text().splitlines()) == 2
+    assert list(temporary.iterdir()) == []
+
+
+def _speak_and_return(text: str) -> int:
+    samples, _ = synthesize(text, "en-US")
+    return len(samples)
+
+
+@pytest.mark.parametrize("method", ["spawn", "forkserver"])
+def test_a_process_that_synthesizes_removes_its_folder_when_it_ends(tmp_path, monkeypatch, method):
+    # a multiprocessing child ends by os._exit (no atexit) and here never calls shutdown_engine
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    monkeypatch.setenv("TMPDIR", str(temporary))
+    context = multiprocessing.get_context(method)
+    with ProcessPoolExecutor(1, mp_context=context, max_tasks_per_child=1) as processes:
+        assert processes.submit(_speak_and_return, "one two").result() > 0
     assert list(temporary.iterdir()) == []
 
 
