@@ -79,7 +79,7 @@ def _speak_and_return(text: str) -> int:
 
 @pytest.mark.parametrize("method", ["spawn", "forkserver"])
 def test_a_process_that_synthesizes_removes_its_folder_when_it_ends(tmp_path, monkeypatch, method):
-    # a multiprocessing child ends by os._exit (no atexit) and here never calls shutdown_engine
+    # neither child calls shutdown_engine; a forkserver child ends by os._exit, which skips atexit
     temporary = tmp_path / "tmp"
     temporary.mkdir()
     monkeypatch.setenv("TMPDIR", str(temporary))
