@@ -7,6 +7,7 @@ timbres), so dev and test voices are never heard in training; every English acce
 
 from __future__ import annotations
 
+import os
 import random
 import zlib
 from dataclasses import dataclass
@@ -19,10 +20,19 @@ import numpy as np
 import soundfile as sf
 from tqdm import tqdm
 
-from .data import write_manifest
+from .data import read_manifest, write_manifest
+from .piper_voice import default_voice
 from .synthesis import add_variant, random_variant, shutdown_engine, synthesize, variant_names, voice_names
 
 DIGIT_WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+SPOKEN_DIGITS = frozenset(DIGIT_WORDS) | {"oh"}  # every word a digits model writes
+
+
+def is_digit_text(text: str) -> bool:
+    """Whether ``text`` (normalised) is one or more spoken digits and nothing else."""
+    return bool(text.split()) and set(text.split()) <= SPOKEN_DIGITS
+
+
 # LibriSpeech dev-clean speaks 14.5 characters per second (median), 18.4 (95th percentile), 21.6 at most.
 MAX_CHARS_PER_SECOND = 20.0
 ACCENTS = [v for v in voice_names(("en",)) if v != "en-Shaw"]  # en-Shaw is Shavian script, not an accent
@@ -80,42 +90,70 @@ class SynthesisJob(NamedTuple):
     seed: int  # eSpeak's and the noise's
 
 
-def _make_utterance(job: SynthesisJob) -> dict:
-    path, spoken, voice, variant_definition, rate, pitch, pitch_range, sample_rate, noise_snr_db, seed = job
-    text = spoken
-    if variant_definition:
-        add_variant(voice.split("+")[1], variant_definition)
+class PiperJob(NamedTuple):
+    """One utterance for the Piper voice (:mod:`asr.piper_voice`) to speak."""
+
+    path: str  # the WAV file to write
+    spoken: str
+    length_scale: float  # above 1: slower
+    noise_scale: float  # the voice's variation
+    noise_w: float  # the timing's variation
+    sample_rate: int
+    noise_snr_db: float
+    seed: int  # the voice's noise and the added noise
+
+
+def _make_utterance(job: SynthesisJob | PiperJob) -> dict:
+    if isinstance(job, PiperJob):
+        samples, rate = default_voice().synthesize(job.spoken, job.seed, job.length_scale, job.noise_scale, job.noise_w)
+        return _write_utterance(job, samples, rate, "piper-joe", {"length_scale": round(job.length_scale, 3)})
+    spoken, voice, rate, pitch, pitch_range, seed = (
+        job.spoken,
+        job.voice,
+        job.rate,
+        job.pitch,
+        job.pitch_range,
+        job.seed,
+    )
+    if job.variant_definition:
+        add_variant(voice.split("+")[1], job.variant_definition)
     samples, espeak_rate = synthesize(spoken, voice, rate=rate, pitch=pitch, pitch_range=pitch_range, seed=seed)
     # Some variants clip syllables hard; slow those down until the speech is no faster than
     # people read (40 ms output frames cannot spell much faster speech).
-    while len(text) / (len(samples) / espeak_rate) > MAX_CHARS_PER_SECOND and rate > 80:
+    while len(spoken) / (len(samples) / espeak_rate) > MAX_CHARS_PER_SECOND and rate > 80:
         rate = int(rate * 0.85)
         samples, espeak_rate = synthesize(spoken, voice, rate=rate, pitch=pitch, pitch_range=pitch_range, seed=seed)
-    samples = librosa.resample(samples, orig_sr=espeak_rate, target_sr=sample_rate, res_type="soxr_hq")
-    if noise_snr_db > 0:  # light white noise so that silence is never digital zero
-        rng = np.random.default_rng(seed)
+    return _write_utterance(job, samples, espeak_rate, voice, {"rate": rate})
+
+
+def _write_utterance(job: SynthesisJob | PiperJob, samples: np.ndarray, rate: int, voice: str, extra: dict) -> dict:
+    """Resample to the corpus rate, add the job's light noise, write the WAV; its manifest record."""
+    samples = librosa.resample(samples, orig_sr=rate, target_sr=job.sample_rate, res_type="soxr_hq")
+    if job.noise_snr_db > 0:  # light white noise so that silence is never digital zero
+        rng = np.random.default_rng(job.seed)
         power = float(np.mean(samples**2)) + 1e-10
-        samples = samples + rng.normal(0, np.sqrt(power / 10 ** (noise_snr_db / 10)), samples.shape).astype(np.float32)
+        noise = rng.normal(0, np.sqrt(power / 10 ** (job.noise_snr_db / 10)), samples.shape)
+        samples = samples + noise.astype(np.float32)
     samples = np.clip(samples, -1, 1)
-    sf.write(path, samples, sample_rate, subtype="PCM_16")
+    sf.write(job.path, samples, job.sample_rate, subtype="PCM_16")
     return {
-        "audio_filepath": str(Path(path).relative_to(Path(path).parents[2])),
-        "duration": round(len(samples) / sample_rate, 4),
-        "text": " ".join(text.replace(".", " ").split()),
+        "audio_filepath": str(Path(job.path).relative_to(Path(job.path).parents[2])),
+        "duration": round(len(samples) / job.sample_rate, 4),
+        "text": " ".join(job.spoken.replace(".", " ").split()),
         "voice": voice,
         "speaker": voice,
-        "rate": rate,
+        **extra,
     }
 
 
-def _make_chunk(jobs: list[SynthesisJob]) -> list[dict]:
+def _make_chunk(jobs: list[SynthesisJob | PiperJob]) -> list[dict]:
     try:
         return [_make_utterance(job) for job in jobs]
     finally:
         shutdown_engine()  # the worker process then ends without running atexit
 
 
-def synthesize_jobs(jobs: list[SynthesisJob], workers: int, desc: str) -> list[dict]:
+def synthesize_jobs(jobs: list[SynthesisJob | PiperJob], workers: int, desc: str) -> list[dict]:
     """Run :func:`_make_utterance` on ``jobs`` in chunks of :data:`SYNTHESIS_CHUNK`, each chunk in a
     fresh process (eSpeak NG has global state): the same jobs give byte-identical audio whatever
     ``workers`` is. Returns the manifest records in job order."""
@@ -171,6 +209,10 @@ def make_digits_corpus(
     workers: int = 2,
     random_voice_share: float = 0.5,
     max_groups: int = 1,
+    min_digits: int = 2,
+    neural_utterances: int = 0,
+    real_manifest: str | Path | None = None,
+    real_copies: int = 1,
 ) -> dict[str, Path]:
     """Synthesize the corpus into ``out_dir`` (``wavs/<split>/*.wav`` and ``<split>.jsonl``); return the manifests.
 
@@ -178,12 +220,22 @@ def make_digits_corpus(
     (see :func:`asr.synthesis.random_variant`) instead of one of eSpeak's own training variants:
     many more voices to learn from, while dev and test keep eSpeak's held-out variants.
 
+    A digit string is 2 to 6 digits long, in training ``min_digits`` to 6 (1: isolated digits too).
     With ``max_groups`` > 1 an utterance holds 1 to ``max_groups`` digit strings spoken as separate
     sentences (with a pause between), so that a model also learns to carry on after a pause.
+
+    ``neural_utterances`` more training utterances of 1 to 7 digits are spoken by a neural voice
+    (:mod:`asr.piper_voice`) at random speeds and variations, drawn from their own seeded generator
+    (the eSpeak utterances are the same with or without them).
+
+    ``real_manifest`` names recordings of people saying digits (a JSON-lines manifest) that
+    ``train.jsonl`` lists ``real_copies`` times after the synthetic utterances, each copy heard with
+    its own augmentation in training: synthetic voices alone do not teach a model to hear people.
 
     The same arguments give byte-identical audio and manifests, whatever ``workers`` is.
     """
     out_dir = Path(out_dir)
+    real = real_records(real_manifest, out_dir) * real_copies if real_manifest and train_utterances > 0 else []
     variants = split_variants(seed)
     rng = random.Random(seed)
     jobs_by_split = {}
@@ -207,7 +259,8 @@ def make_digits_corpus(
                 SynthesisJob(
                     path=str(out_dir / "wavs" / spec.name / f"{spec.name}-{i:05d}.wav"),
                     spoken=". ".join(
-                        digit_string(rng) for _ in range(rng.randint(1, max_groups) if max_groups > 1 else 1)
+                        digit_string(rng, min_digits if spec.name == "train" else 2)
+                        for _ in range(rng.randint(1, max_groups) if max_groups > 1 else 1)
                     ),
                     voice=voice,
                     variant_definition=definition,
@@ -219,12 +272,49 @@ def make_digits_corpus(
                     seed=_job_seed(seed, spec.name, i),
                 )
             )
+        if spec.name == "train":
+            jobs += piper_jobs(out_dir / "wavs" / "train", neural_utterances, seed, sample_rate)
         jobs_by_split[spec.name] = jobs
     manifests = {}
     for name, jobs in jobs_by_split.items():
         manifests[name] = out_dir / f"{name}.jsonl"
-        write_manifest(manifests[name], synthesize_jobs(jobs, workers, f"synthesize {name}"))
+        records = synthesize_jobs(jobs, workers, f"synthesize {name}")
+        write_manifest(manifests[name], records + (real if name == "train" else []))
     return manifests
+
+
+def piper_jobs(folder: Path, count: int, seed: int, sample_rate: int) -> list[PiperJob]:
+    """``count`` digit strings for the Piper voice, each at its own speed and variation."""
+    rng = random.Random(f"{seed}/piper")
+    return [
+        PiperJob(  # the keywords in field order: each draws from rng in this order
+            path=str(folder / f"piper-{i:05d}.wav"),
+            spoken=digit_string(rng, 1, 7),
+            length_scale=rng.uniform(0.8, 1.4),
+            noise_scale=rng.uniform(0.4, 0.9),
+            noise_w=rng.uniform(0.5, 1.1),
+            sample_rate=sample_rate,
+            noise_snr_db=rng.uniform(25, 45),
+            seed=_job_seed(seed, "piper", i),
+        )
+        for i in range(count)
+    ]
+
+
+def real_records(manifest: str | Path, out_dir: str | Path) -> list[dict]:
+    """The records of ``manifest`` with audio paths relative to ``out_dir`` (where the corpus
+    manifests are written), checked as any training manifest is."""
+    utterances = read_manifest(manifest)
+    base = Path(out_dir).resolve()
+    return [
+        {
+            "audio_filepath": os.path.relpath(u.audio_filepath.resolve(), base),
+            "duration": u.duration,
+            "text": u.text,
+            "speaker": u.speaker,
+        }
+        for u in utterances
+    ]
 
 
 def make_synthetic_corpus(

@@ -23,6 +23,7 @@ _AUDIO_OUTPUT_SYNCHRONOUS = 2
 _ESPEAK_RATE, _ESPEAK_PITCH, _ESPEAK_RANGE = 1, 3, 4
 _POS_CHARACTER = 1
 _ESPEAK_CHARS_UTF8 = 1
+_ESPEAK_PHONEMES_IPA = 0x02
 _SYNTH_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p)
 
 _lock = threading.Lock()
@@ -66,6 +67,8 @@ class _ESpeak:
         self.chunks: list[np.ndarray] = []
         self._callback = _SYNTH_CALLBACK(self._collect)  # keep a reference: C holds the pointer
         self.lib.espeak_SetSynthCallback(self._callback)
+        self.lib.espeak_TextToPhonemes.restype = ctypes.c_char_p
+        self.lib.espeak_TextToPhonemes.argtypes = [ctypes.POINTER(ctypes.c_void_p), ctypes.c_int, ctypes.c_int]
         self.lib.espeak_Synth.argtypes = [
             ctypes.c_char_p,
             ctypes.c_size_t,
@@ -197,3 +200,20 @@ def synthesize(
         engine.lib.espeak_Synchronize()
         samples = np.concatenate(engine.chunks) if engine.chunks else np.zeros(0, np.int16)
     return samples.astype(np.float32) / 32768.0, engine.sample_rate
+
+
+def phonemes(text: str, voice: str = "en-us") -> str:
+    """``text``'s pronunciation in IPA (UTF-8, with stress marks) as eSpeak NG's ``voice`` says it;
+    clauses joined by spaces. What Piper voices (:mod:`asr.piper_voice`) are trained to read."""
+    engine = _engine()
+    with _lock:
+        if engine.lib.espeak_SetVoiceByName(voice.encode()) != 0:
+            raise ValueError(f"unknown eSpeak NG voice {voice!r}")
+        buffer = ctypes.create_string_buffer(text.encode())
+        position = ctypes.c_void_p(ctypes.addressof(buffer))
+        clauses = []
+        while position.value:  # eSpeak moves it past each clause, to NULL at the end
+            clauses.append(
+                engine.lib.espeak_TextToPhonemes(ctypes.byref(position), _ESPEAK_CHARS_UTF8, _ESPEAK_PHONEMES_IPA)
+            )
+    return " ".join(c.decode() for c in clauses if c)

@@ -14,8 +14,31 @@ def main() -> None:
     parser.add_argument("--test", type=int, default=500, help="test utterances (voices unseen in training and dev)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=2, help="synthesis processes")
+    parser.add_argument("--min-digits", type=int, default=2, help="digits in the shortest strings (at most 6)")
+    parser.add_argument(
+        "--neural", type=int, default=0, help="training utterances of the Piper voice (asr.piper_voice)"
+    )
+    parser.add_argument("--real", help="manifest of recordings of people saying digits, added to train.jsonl")
+    parser.add_argument("--real-copies", type=int, default=1, help="times train.jsonl lists each --real recording")
     args = parser.parse_args()
-    manifests = make_digits_corpus(args.out_dir, args.train, args.dev, args.test, seed=args.seed, workers=args.workers)
+    if not 1 <= args.min_digits <= 6:
+        parser.error(f"--min-digits must be 1 to 6, not {args.min_digits}")
+    if args.neural < 0:
+        parser.error(f"--neural must be 0 or more, not {args.neural}")
+    if args.real_copies < 1:
+        parser.error(f"--real-copies must be at least 1, not {args.real_copies}")
+    manifests = make_digits_corpus(
+        args.out_dir,
+        args.train,
+        args.dev,
+        args.test,
+        seed=args.seed,
+        workers=args.workers,
+        min_digits=args.min_digits,
+        neural_utterances=args.neural,
+        real_manifest=args.real,
+        real_copies=args.real_copies,
+    )
     for name, path in manifests.items():
         print(f"{name}: {path}")
 

@@ -119,6 +119,35 @@ def test_transcribe_speed_runs_every_backend_and_pocketsphinx_on_the_same_files(
     assert "3/3 transcripts as the first backend's" in done.stdout.split("onnxruntime x1")[1].splitlines()[0]
 
 
+def test_real_digits_scores_only_the_digit_utterances_as_evaluate_does(trained_digits_model, tmp_path):
+    from asr.data import read_manifest
+    from asr.evaluate import evaluate
+    from asr.recognizer import load_model
+
+    texts = ["one two three", "hello there", "four oh six", "seven eight"]
+    lines = []
+    for n, text in enumerate(texts):
+        write_wav(tmp_path / f"{n}.wav", speech(text, voice="en-GB-x-rp"))
+        lines.append(json.dumps({"audio_filepath": f"{n}.wav", "duration": 1.0, "text": text, "speaker": f"s{n % 2}"}))
+    manifest = tmp_path / "people.jsonl"
+    manifest.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "out"
+    command = [sys.executable, str(BENCHMARKS / "real_digits.py"), str(trained_digits_model), str(manifest)]
+    done = subprocess.run(command + ["--out-dir", str(out)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    (line,) = [line for line in done.stdout.splitlines() if "\tgreedy\t" in line]  # no model_lm.pt: no beam
+    assert "8 words, 3 utterances (1 not digits)" in line
+    decoded = [json.loads(row) for row in (out / "people_greedy.jsonl").read_text().splitlines()]
+    assert [row["reference"] for row in decoded] == [texts[0], texts[2], texts[3]]
+    assert "<h1>ASR report" in (out / "people_greedy.html").read_text(encoding="utf-8")
+    digits = [u for u in read_manifest(manifest) if u.text != "hello there"]
+    rates = evaluate(load_model(trained_digits_model, device="cpu"), digits, progress=False)
+    assert f"WER {100 * rates.wer:.2f}% CER {100 * rates.cer:.2f}%" in line
+
+    missing = subprocess.run(command + ["--beam-model", str(tmp_path / "no.pt")], capture_output=True, text=True)
+    assert missing.returncode != 0 and "no.pt: no such model file" in missing.stderr
+
+
 def test_stream_latency_prints_the_words_and_latency(trained_digits_model, tmp_path):
     audio = np.concatenate([speech("one two three"), np.zeros(16000, np.float32), speech("four five six")])
     path = write_wav(tmp_path / "a.wav", audio)

@@ -133,3 +133,61 @@ def test_librispeech_layout_to_manifest(tmp_path):
         assert u.duration == pytest.approx(len(speech(u.text)) / 16000, abs=0.06)
     with pytest.raises(ValueError, match="no LibriSpeech transcripts"):
         make_manifest(tmp_path / "LibriSpeech", out / "none.jsonl", include_speakers={"999"})
+
+
+def test_real_recordings_join_the_training_manifest_as_many_times_as_asked(tmp_path):
+    real = tmp_path / "real"
+    (real / "audio").mkdir(parents=True)
+    rows = [("a.wav", "four two", speech("four two")), ("b.wav", "oh nine", speech("oh nine", voice="en-GB-x-rp"))]
+    for name, text, audio in rows:
+        sf.write(real / "audio" / name, audio, 16000)
+    manifest = real / "train.jsonl"
+    manifest.write_text(
+        "".join(
+            json.dumps({"audio_filepath": f"audio/{n}", "duration": len(a) / 16000, "text": t, "speaker": "s"}) + "\n"
+            for n, t, a in rows
+        )
+    )
+    corpus = asr.digits.make_digits_corpus(
+        tmp_path / "corpus", 2, 0, 0, seed=1, workers=1, real_manifest=manifest, real_copies=3
+    )
+    utterances = read_manifest(corpus["train"], Vocabulary())
+    assert [u.text for u in utterances[2:]] == ["four two", "oh nine"] * 3
+    assert {u.audio_filepath.resolve() for u in utterances[2:]} == {(real / "audio" / n).resolve() for n, _, _ in rows}
+    assert all("wavs/train" in str(u.audio_filepath) for u in utterances[:2]) and set(corpus) == {"train"}
+
+    (real / "audio" / "b.wav").unlink()  # a recording that is gone stops the corpus, naming it
+    with pytest.raises(ValueError, match="b.wav does not exist"):
+        asr.digits.make_digits_corpus(tmp_path / "again", 2, 0, 0, seed=1, workers=1, real_manifest=manifest)
+
+
+def test_select_digits_copies_digit_utterances_and_keeps_dev_speakers_out_of_train(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    source = tmp_path / "source"
+    source.mkdir()
+    texts = {"s1": ["one two", "hello"], "s2": ["three oh four"], "s3": ["five six", "Seven!"], "s4": ["eight"]}
+    lines = []
+    for speaker, spoken in texts.items():
+        for i, text in enumerate(spoken):
+            sf.write(source / f"{speaker}-{i}.wav", speech(text.lower().strip("!")), 16000)
+            lines.append({"audio_filepath": f"{speaker}-{i}.wav", "duration": 1.0, "text": text, "speaker": speaker})
+    (source / "m.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    script = Path(__file__).resolve().parents[1] / "data_scripts" / "select_digits.py"
+    out = tmp_path / "out"
+    done = subprocess.run(
+        [sys.executable, str(script), str(source / "m.jsonl"), str(out), "--dev-share", "0.25"],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    splits = {name: read_manifest(out / f"{name}.jsonl") for name in ("train", "dev")}
+    assert len(splits["dev"]) >= 1 and len(splits["train"]) + len(splits["dev"]) == 5  # "hello" left out
+    assert not {u.speaker for u in splits["train"]} & {u.speaker for u in splits["dev"]}
+    for utterance in splits["train"]:
+        assert utterance.audio_filepath.parent == (out / "audio").resolve()
+        assert utterance.audio_filepath.read_bytes() == (source / utterance.audio_filepath.name).read_bytes()
+    assert all(utterance.audio_filepath.parent == source.resolve() for utterance in splits["dev"])  # not copied
+    assert len(list((out / "audio").iterdir())) == len(splits["train"])

@@ -26,12 +26,25 @@ def test_stages_2_to_4_score_greedy_then_tune_and_score_lexicon_beam_search(
     for name in ("model.pt", "train_log.csv", "dev_log.csv"):
         shutil.copy(Path(trained_digits_model).parent / name, recipe / "exp" / name)
 
-    tune_set = dict(os.environ, TUNE_UTTERANCES="40")
+    # Stage 5 scores "recordings of people" (here other eSpeak voices) given relative to where run.sh starts.
+    people = [json.loads(line) for line in trained_digits_corpus["test"].read_text().splitlines()[:4]]
+    for row in people:
+        row["audio_filepath"] = str(trained_digits_corpus["test"].parent / row["audio_filepath"])
+    (tmp_path / "people.jsonl").write_text("".join(json.dumps(row) + "\n" for row in people))
+    tune_set = dict(os.environ, TUNE_UTTERANCES="40", REAL_DIGITS="people.jsonl")
     done = subprocess.run(
-        ["bash", str(recipe / "run.sh"), "--stage", "2"], capture_output=True, text=True, timeout=600, env=tune_set
+        ["bash", str(recipe / "run.sh"), "--stage", "2"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=tune_set,
+        cwd=tmp_path,
     )
     assert done.returncode == 0, done.stderr
-    assert "stage 1" not in done.stdout and all(f"stage {n}" in done.stdout for n in (2, 3, 4))
+    assert "stage 1" not in done.stdout and all(f"stage {n}" in done.stdout for n in (2, 3, 4, 5))
+    real = [line.split("\t") for line in done.stdout.splitlines() if line.startswith(str(tmp_path / "people.jsonl"))]
+    assert [row[1] for row in real] == ["greedy", "beam"] and all("4 utterances (0 not digits)" in r[3] for r in real)
+    assert (recipe / "exp" / "real_digits" / "people_beam.html").is_file()
     greedy, beam = [
         float(wer)
         for wer in re.findall(r"^WER (\d+\.\d\d)% CER \d+\.\d\d% \(40 utterances\)$", done.stdout, flags=re.M)
