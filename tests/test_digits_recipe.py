@@ -1,5 +1,5 @@
 """The digits recipe's decoding stages (greedy, then LM + lexicon tuned on a tuning set of the dev
-voices), on a model trained here."""
+voices, then the real-voice check), on a model trained here; the recordings of people it ships."""
 
 import json
 import os
@@ -7,6 +7,8 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
+
+import pytest
 
 from asr.digits import DIGIT_WORDS
 from asr.recognizer import load_model
@@ -62,3 +64,18 @@ def test_stages_2_to_4_score_greedy_then_tune_and_score_lexicon_beam_search(
     report = (recipe / "exp" / "report.html").read_text(encoding="utf-8")  # stage 2's page of the greedy errors
     assert f'id="wer">{greedy:.2f}%<' in report and "<h2>Training</h2>" in report
     assert beam <= greedy  # the lexicon turns clipped non-words back into digits
+
+
+def test_the_recordings_of_people_shipped_with_the_recipe_read_and_are_digits():
+    from asr.data import read_manifest
+    from asr.digits import is_digit_text
+
+    real = RECIPE.parent / "real"
+    utterances = read_manifest(real / "train.jsonl")
+    assert len(utterances) == 124 and all(is_digit_text(u.text) for u in utterances)
+    assert sum(u.duration for u in utterances) == pytest.approx(327, abs=1)
+    assert len({u.speaker for u in utterances}) == 50
+    kept_out = set(re.search(r"not committed\):\n(.*?)\.\n", (real / "README.md").read_text(), re.S)[1].split())
+    assert len(kept_out) == 24 and not kept_out & {u.speaker for u in utterances}  # the speakers chosen on
+    assert "Carnegie Mellon University" in (real / "LICENSE").read_text()
+    assert sorted(p.name for p in (real / "audio").iterdir()) == sorted(u.audio_filepath.name for u in utterances)
