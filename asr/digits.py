@@ -224,13 +224,9 @@ def make_digits_corpus(
     With ``max_groups`` > 1 an utterance holds 1 to ``max_groups`` digit strings spoken as separate
     sentences (with a pause between), so that a model also learns to carry on after a pause.
 
-    ``neural_utterances`` more training utterances of 1 to 7 digits are spoken by a neural voice
-    (:mod:`asr.piper_voice`) at random speeds and variations, drawn from their own seeded generator
-    (the eSpeak utterances are the same with or without them).
-
-    ``real_manifest`` names recordings of people saying digits (a JSON-lines manifest) that
-    ``train.jsonl`` lists ``real_copies`` times after the synthetic utterances, each copy heard with
-    its own augmentation in training: synthetic voices alone do not teach a model to hear people.
+    ``neural_utterances`` more training utterances are spoken by a neural voice (:func:`piper_jobs`);
+    ``real_manifest``'s recordings of people saying digits are listed ``real_copies`` times after
+    them (each copy augmented anew in training): synthetic voices alone do not teach a model people.
 
     The same arguments give byte-identical audio and manifests, whatever ``workers`` is.
     """
@@ -284,7 +280,8 @@ def make_digits_corpus(
 
 
 def piper_jobs(folder: Path, count: int, seed: int, sample_rate: int) -> list[PiperJob]:
-    """``count`` digit strings for the Piper voice, each at its own speed and variation."""
+    """``count`` strings of 1 to 7 digits for the Piper voice, each at its own speed and variation,
+    drawn from their own seeded generator: the eSpeak utterances are the same with or without them."""
     rng = random.Random(f"{seed}/piper")
     return [
         PiperJob(  # the keywords in field order: each draws from rng in this order

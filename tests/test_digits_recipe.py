@@ -21,7 +21,8 @@ def test_stages_2_to_4_score_greedy_then_tune_and_score_lexicon_beam_search(
 ):
     recipe = tmp_path / "recipes" / "digits"  # the repository's layout: run.sh finds ../../data_scripts
     (recipe / "exp").mkdir(parents=True)
-    (tmp_path / "data_scripts").symlink_to(RECIPE.parents[2] / "data_scripts")
+    for scripts in ("data_scripts", "benchmarks"):
+        (tmp_path / scripts).symlink_to(RECIPE.parents[2] / scripts)
     shutil.copy(RECIPE, recipe / "run.sh")
     shutil.copy(RECIPE.parents[1] / "common.sh", recipe.parent / "common.sh")
     (recipe / "data").symlink_to(trained_digits_corpus["train"].parent)
