@@ -107,22 +107,16 @@ def _make_utterance(job: SynthesisJob | PiperJob) -> dict:
     if isinstance(job, PiperJob):
         samples, rate = default_voice().synthesize(job.spoken, job.seed, job.length_scale, job.noise_scale, job.noise_w)
         return _write_utterance(job, samples, rate, "piper-joe", {"length_scale": round(job.length_scale, 3)})
-    spoken, voice, rate, pitch, pitch_range, seed = (
-        job.spoken,
-        job.voice,
-        job.rate,
-        job.pitch,
-        job.pitch_range,
-        job.seed,
-    )
+    spoken, voice, rate = job.spoken, job.voice, job.rate  # rate slows down below
     if job.variant_definition:
         add_variant(voice.split("+")[1], job.variant_definition)
-    samples, espeak_rate = synthesize(spoken, voice, rate=rate, pitch=pitch, pitch_range=pitch_range, seed=seed)
+    options = {"pitch": job.pitch, "pitch_range": job.pitch_range, "seed": job.seed}
+    samples, espeak_rate = synthesize(spoken, voice, rate=rate, **options)
     # Some variants clip syllables hard; slow those down until the speech is no faster than
     # people read (40 ms output frames cannot spell much faster speech).
     while len(spoken) / (len(samples) / espeak_rate) > MAX_CHARS_PER_SECOND and rate > 80:
         rate = int(rate * 0.85)
-        samples, espeak_rate = synthesize(spoken, voice, rate=rate, pitch=pitch, pitch_range=pitch_range, seed=seed)
+        samples, espeak_rate = synthesize(spoken, voice, rate=rate, **options)
     return _write_utterance(job, samples, espeak_rate, voice, {"rate": rate})
 
 

