@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 import typing
 from dataclasses import dataclass, field
@@ -58,10 +59,23 @@ class ModelConfig:
 
 
 @dataclass
+class CorpusConfig:
+    """One of several training manifests, and its share of each epoch's audio."""
+
+    path: str = ""
+    # Shares are weight / sum of weights of each epoch's audio (the corpora's total duration): a
+    # corpus whose share exceeds its own audio is repeated, one below it is sampled, anew each epoch.
+    weight: float = 1.0
+    name: str = ""  # in logs and train_log.csv; empty: the manifest's file name without .jsonl
+
+
+@dataclass
 class DataConfig:
     """Manifests and batching."""
 
     train_manifest: str = ""
+    # Several corpora at once (instead of train_manifest), e.g. [{path: a.jsonl, weight: 3}, {path: b.jsonl}]
+    train_manifests: list[CorpusConfig] = field(default_factory=list)
     dev_manifest: str = ""
     vocabulary: str = "default"  # default | from_training_data (default chars plus any the transcripts need)
     max_batch_seconds: float = 120.0  # padded audio seconds per batch
@@ -154,6 +168,11 @@ class Config:
     decoding: DecodingConfig = field(default_factory=DecodingConfig)
 
 
+def corpus_names(data: DataConfig) -> list[str]:
+    """The names of ``data.train_manifests``' corpora (a manifest's file name when not given)."""
+    return [c.name or Path(c.path).name.removesuffix(".jsonl") for c in data.train_manifests]
+
+
 Check = tuple[str, Any, bool, str]  # key, value, whether it is acceptable, what is acceptable
 
 
@@ -165,7 +184,23 @@ def _range_checks(config: Config) -> list[Check]:
 def _input_and_model_checks(config: Config) -> list[Check]:
     """The ``data``, ``features``, ``specaugment`` and ``model`` sections."""
     d, f, s, m = config.data, config.features, config.specaugment, config.model
+    names = corpus_names(d)
     return [
+        (
+            "data.train_manifests",
+            [c.path for c in d.train_manifests],
+            not (d.train_manifest and d.train_manifests),
+            "empty when data.train_manifest is given (one or the other)",
+        ),
+        *[
+            (f"data.train_manifests[{i}].weight", c.weight, 0 < c.weight < math.inf, "positive and finite")
+            for i, c in enumerate(d.train_manifests)
+        ],
+        *[
+            (f"data.train_manifests[{i}].path", c.path, bool(c.path), "a manifest path")
+            for i, c in enumerate(d.train_manifests)
+        ],
+        ("data.train_manifests", names, len(set(names)) == len(names), "corpora of different names"),
         (
             "data.vocabulary",
             d.vocabulary,
@@ -304,6 +339,8 @@ def _coerce(value: Any, hint: type, where: str) -> Any:
         if not isinstance(value, list):
             raise ValueError(f"{where}: expected a list, got {value!r}")
         (item_hint,) = typing.get_args(hint)
+        if dataclasses.is_dataclass(item_hint):
+            return [_build(item_hint, item, f"{where}[{i}]") for i, item in enumerate(value)]
         return [_coerce(item, item_hint, f"{where}[{i}]") for i, item in enumerate(value)]
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
@@ -359,6 +396,11 @@ def _resolve_paths(values: dict[str, Any], base: Path) -> None:
         value = (values.get(section) or {}).get(key)
         if isinstance(value, str) and value and not Path(value).is_absolute():
             values[section][key] = str(base / value)
+    corpora = (values.get("data") or {}).get("train_manifests")
+    for corpus in corpora if isinstance(corpora, list) else []:
+        path = corpus.get("path") if isinstance(corpus, dict) else None
+        if isinstance(path, str) and path and not Path(path).is_absolute():
+            corpus["path"] = str(base / path)
 
 
 def _read_yaml_sections(path: Path) -> dict[str, Any]:

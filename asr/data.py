@@ -165,7 +165,7 @@ class AudioDataset(Dataset):
         return perturbation_speed(self.speeds, self.seed, self.epoch, index)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor | None, torch.Tensor | None, int, str]:
-        utterance = self.utterances[index]
+        utterance = self.utterances[index % len(self.utterances)]  # a repeat's draw (DurationBatchSampler)
         try:
             audio = load_audio(utterance.audio_filepath, self.sample_rate)
         except AudioError as error:
@@ -259,6 +259,11 @@ class DurationBatchSampler(Sampler[list[int]]):
     the training loop to give zero weight: every utterance counts once per epoch. With ``speeds``
     (speed perturbation, same seed as the dataset's) durations are those after perturbation. With
     ``sortagrad`` epoch 0 serves its batches shortest first instead of shuffled.
+
+    With ``corpora`` (each utterance's corpus number) and ``weights`` (one per corpus) an epoch is
+    not every utterance once but a weighted draw (:meth:`epoch_utterances`): its indices are then
+    *draws*, ``index + k * len(durations)`` for an utterance's k-th repeat within the epoch, so that
+    each repeat is augmented anew (:class:`AudioDataset` takes indices modulo its length).
     """
 
     def __init__(
@@ -272,7 +277,14 @@ class DurationBatchSampler(Sampler[list[int]]):
         world_size: int = 1,
         speeds: list[float] | None = None,
         sortagrad: bool = False,
+        corpora: list[int] | None = None,
+        weights: list[float] | None = None,
     ):
+        if (corpora is None) != (weights is None):
+            raise ValueError("corpora and weights go together")
+        if corpora is not None and set(corpora) != set(range(len(weights))):
+            raise ValueError(f"every one of the {len(weights)} corpora needs utterances")
+        self.corpora, self.weights = corpora, weights
         self.sortagrad = sortagrad
         self.speeds = list(speeds or [])
         slowest = min(self.speeds, default=1.0)
@@ -289,10 +301,35 @@ class DurationBatchSampler(Sampler[list[int]]):
         self.epoch = 0
         self.start_batch = 0
 
+    def epoch_utterances(self, epoch: int) -> list[int]:
+        """The draws of ``epoch``: every index once, or with ``weights`` each corpus's share of the
+        epoch's audio (the corpora's total duration), drawn from its utterances in a shuffled order
+        (reshuffled when used up), seeded by (seed, epoch) alone."""
+        if self.corpora is None:
+            return list(range(len(self.durations)))
+        rng = random.Random(f"{self.seed}/{epoch}/corpora")
+        epoch_seconds = sum(self.durations)
+        members: list[list[int]] = [[] for _ in self.weights]
+        for index, corpus in enumerate(self.corpora):
+            members[corpus].append(index)
+        draws, repeats = [], {}
+        for corpus, weight in enumerate(self.weights):
+            target, taken, order = epoch_seconds * weight / sum(self.weights), 0.0, []
+            while taken < target:
+                if not order:
+                    order = rng.sample(members[corpus], len(members[corpus]))
+                index = order.pop()
+                draws.append(index + repeats.get(index, 0) * len(self.durations))
+                repeats[index] = repeats.get(index, 0) + 1
+                taken += self.durations[index]
+        return draws
+
     def epoch_batches(self, epoch: int) -> list[list[int]]:
         """All batches of ``epoch`` (every rank's), in the order they are served."""
         rng = random.Random(self.seed * 1_000_003 + epoch)
-        durations = [d / perturbation_speed(self.speeds, self.seed, epoch, i) for i, d in enumerate(self.durations)]
+        draws = self.epoch_utterances(epoch)
+        size = len(self.durations)
+        durations = [self.durations[i % size] / perturbation_speed(self.speeds, self.seed, epoch, i) for i in draws]
         sorted_epoch = self.sortagrad and epoch == 0
         if self.shuffle and not sorted_epoch:
             keys = [d * (1 + self.jitter * (2 * rng.random() - 1)) for d in durations]
@@ -302,12 +339,12 @@ class DurationBatchSampler(Sampler[list[int]]):
         batches: list[list[int]] = []
         current: list[int] = []
         longest = 0.0
-        for index in order:
-            candidate = max(longest, durations[index])
+        for position in order:
+            candidate = max(longest, durations[position])
             if current and candidate * (len(current) + 1) > self.max_batch_seconds:
                 batches.append(current)
-                current, candidate = [], durations[index]
-            current.append(index)
+                current, candidate = [], durations[position]
+            current.append(draws[position])
             longest = candidate
         if current:
             batches.append(current)

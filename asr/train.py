@@ -35,7 +35,7 @@ from .checkpoint import (
     model_payload,
     remove_stale_temporaries,
 )
-from .config import Config, check_config, config_to_dict
+from .config import Config, check_config, config_to_dict, corpus_names
 from .data import (
     AudioDataset,
     Batch,
@@ -70,6 +70,7 @@ LOG_COLUMNS = [
     "feature_seconds",
     "step_seconds",
     "audio_seconds_per_second",
+    "corpus_audio_seconds",  # with data.train_manifests: "name=seconds ..." of the step's audio
 ]
 DEV_LOG_COLUMNS = ["step", "epoch", "dev_wer", "dev_cer"]
 
@@ -90,7 +91,9 @@ def build_vocabulary(config: Config) -> Vocabulary:
     if config.data.vocabulary == "default":
         return Vocabulary()
     if config.data.vocabulary == "from_training_data":
-        texts = [u.text for u in read_manifest(config.data.train_manifest, None, config.data.skip_bad)]
+        texts = [
+            u.text for _, path, _ in training_corpora(config) for u in read_manifest(path, None, config.data.skip_bad)
+        ]
         vocabulary = Vocabulary.from_texts(texts)
         extra = vocabulary.characters[len(Vocabulary().characters) :]
         if extra:
@@ -251,6 +254,7 @@ class TrainState:
     device: torch.device
     exp_dir: Path
     train_utterances: list[Utterance]
+    train_corpora: list[int]  # each training utterance's corpus: its number in training_corpora(config)
     dev_utterances: list[Utterance]
     sampler: DurationBatchSampler
     dataset: AudioDataset
@@ -298,35 +302,53 @@ def check_run(config: Config) -> Path:
     return exp_dir
 
 
-def read_training_data(config: Config, vocabulary: Vocabulary) -> tuple[list[Utterance], list[Utterance]]:
-    """The training utterances (those longer than ``data.max_duration`` left out) and the dev ones."""
-    train_utterances = read_manifest(config.data.train_manifest, vocabulary, config.data.skip_bad)
-    too_long = [u for u in train_utterances if u.duration > config.data.max_duration]
-    if too_long:
-        log.warning("skipping %d training utterance(s) longer than %.1f s", len(too_long), config.data.max_duration)
-        train_utterances = [u for u in train_utterances if u.duration <= config.data.max_duration]
-    if not train_utterances:
-        raise ValueError(
-            f"{config.data.train_manifest}: no training utterance is at most data.max_duration "
-            f"({config.data.max_duration} s) long: nothing to train on"
-        )
+def training_corpora(config: Config) -> list[tuple[str, str, float]]:
+    """(name, manifest, weight) of each training corpus: ``data.train_manifests``, or
+    ``data.train_manifest`` alone (weight 1)."""
+    data = config.data
+    if not data.train_manifests:
+        return [(Path(data.train_manifest).name.removesuffix(".jsonl"), data.train_manifest, 1.0)]
+    return [(name, c.path, c.weight) for name, c in zip(corpus_names(data), data.train_manifests)]
+
+
+def read_training_data(config: Config, vocabulary: Vocabulary) -> tuple[list[Utterance], list[int], list[Utterance]]:
+    """The training utterances of every corpus (those longer than ``data.max_duration`` left
+    out), each one's corpus number, and the dev utterances."""
+    train_utterances, corpora = [], []
+    for number, (_, path, _) in enumerate(training_corpora(config)):
+        utterances = read_manifest(path, vocabulary, config.data.skip_bad)
+        too_long = [u for u in utterances if u.duration > config.data.max_duration]
+        if too_long:
+            limit = config.data.max_duration
+            log.warning("%s: skipping %d training utterance(s) longer than %.1f s", path, len(too_long), limit)
+            utterances = [u for u in utterances if u.duration <= config.data.max_duration]
+        if not utterances:
+            raise ValueError(
+                f"{path}: no training utterance is at most data.max_duration "
+                f"({config.data.max_duration} s) long: nothing to train on"
+            )
+        train_utterances += utterances
+        corpora += [number] * len(utterances)
     dev_utterances = (
         read_manifest(config.data.dev_manifest, None, config.data.skip_bad) if config.data.dev_manifest else []
     )
-    return train_utterances, dev_utterances
+    return train_utterances, corpora, dev_utterances
 
 
 def build_loader(
     config: Config,
     vocabulary: Vocabulary,
     utterances: list[Utterance],
+    corpora: list[int],
     rank: int,
     world_size: int,
     device: torch.device,
 ):
     """(sampler, dataset, loader) for the training utterances: length-bucketed batches, each
-    rank its share, with the augmentations the config asks for."""
+    rank its share, each corpus its weighted share (with several), with the augmentations the
+    config asks for."""
     data = config.data
+    weighted = bool(data.train_manifests)
     sampler = DurationBatchSampler(
         [u.duration for u in utterances],
         data.max_batch_seconds,
@@ -335,6 +357,8 @@ def build_loader(
         world_size=world_size,
         speeds=data.speed_perturbation,
         sortagrad=data.sortagrad,
+        corpora=corpora if weighted else None,
+        weights=[weight for _, _, weight in training_corpora(config)] if weighted else None,
     )
     noise = None
     if data.noise_dir:
@@ -390,8 +414,10 @@ def build_state(config: Config) -> TrainState:
     seed_everything(config.train.seed + rank)  # ranks differ in dropout and SpecAugment, not in data order
 
     vocabulary = build_vocabulary(config)
-    train_utterances, dev_utterances = read_training_data(config, vocabulary)
-    sampler, dataset, loader = build_loader(config, vocabulary, train_utterances, rank, world_size, device)
+    train_utterances, train_corpora, dev_utterances = read_training_data(config, vocabulary)
+    sampler, dataset, loader = build_loader(
+        config, vocabulary, train_utterances, train_corpora, rank, world_size, device
+    )
     frontend = LogMel(config.features).to(device)
     augment = SpecAugment(config.specaugment, config.features).to(device)
     model = CTCModel(config.features.n_mels, len(vocabulary), config.model, config.features.utterance_mean_norm).to(
@@ -406,6 +432,7 @@ def build_state(config: Config) -> TrainState:
         device,
         exp_dir,
         train_utterances,
+        train_corpora,
         dev_utterances,
         sampler,
         dataset,
@@ -478,7 +505,9 @@ def resume_or_start(state: TrainState) -> None:
         if state.is_main:
             log.info("weights from %s", config.train.init_from)
     if state.is_main:  # (re-)estimated on this run's data, so that its features are normalised as the weights expect
-        estimate_normalization(state.model, state.frontend, state.train_utterances, config, state.device)
+        # from the first epoch's draws: with several corpora, mixed as their weights say
+        drawn = [state.train_utterances[i % len(state.train_utterances)] for i in state.sampler.epoch_utterances(0)]
+        estimate_normalization(state.model, state.frontend, drawn, config, state.device)
 
 
 def set_learning_rate(state: TrainState) -> float:
@@ -554,6 +583,36 @@ def train_step(state: TrainState, group: list[tuple[Batch, bool]]) -> dict:
     return figures
 
 
+def corpus_seconds(state: TrainState, group: list[tuple[Batch, bool]]) -> str:
+    """``"name=seconds ..."``: how much audio of each training corpus the real batches of ``group``
+    held (empty unless ``data.train_manifests`` names the corpora)."""
+    if not state.config.data.train_manifests:
+        return ""
+    names = [name for name, _, _ in training_corpora(state.config)]
+    seconds = dict.fromkeys(names, 0.0)
+    rate, size = state.config.features.sample_rate, len(state.train_utterances)
+    for batch, real in group:
+        for index, count in zip(batch.indices, batch.sample_counts.tolist()):
+            if real:
+                seconds[names[state.train_corpora[index % size]]] += count / rate
+    return " ".join(f"{name}={value:.2f}" for name, value in seconds.items())
+
+
+def log_epoch_corpora(state: TrainState) -> None:
+    """Log how much audio of each corpus the current epoch draws (all ranks together)."""
+    if not (state.config.data.train_manifests and state.is_main):
+        return
+    size = len(state.train_utterances)
+    draws = state.sampler.epoch_utterances(state.progress.epoch)
+    parts = []
+    for number, (name, _, _) in enumerate(training_corpora(state.config)):
+        mine = [i for i in draws if state.train_corpora[i % size] == number]
+        minutes = sum(state.train_utterances[i % size].duration for i in mine) / 60
+        distinct = len({i % size for i in mine})
+        parts.append(f"{name} {minutes:.1f} min ({len(mine)} draws of {distinct} utterances)")
+    log.info("epoch %d draws: %s", state.progress.epoch + 1, "; ".join(parts))
+
+
 def log_row(
     state: TrainState, lr: float, figures: dict, utterances: int, data_seconds: float, step_seconds: float
 ) -> dict:
@@ -571,6 +630,7 @@ def log_row(
         "feature_seconds": round(figures["feature_seconds"], 4),
         "step_seconds": round(step_seconds, 4),
         "audio_seconds_per_second": round(figures["audio_seconds"] / step_seconds, 2),
+        "corpus_audio_seconds": figures["corpus_audio_seconds"],
     }
 
 
@@ -583,6 +643,8 @@ def train_one_epoch(state: TrainState, observer: Observer | None) -> bool:
     state.dataset.epoch = progress.epoch  # before the loader copies the dataset into its workers
     real_batches, served = sampler.real_batches, len(sampler)
     epoch_batches = len(sampler.epoch_batches(progress.epoch))  # varies a little from epoch to epoch
+    if progress.batch_in_epoch == 0:
+        log_epoch_corpora(state)
     state.model.train()
     bar = tqdm(
         total=-(-served // accumulate),
@@ -600,6 +662,7 @@ def train_one_epoch(state: TrainState, observer: Observer | None) -> bool:
         data_seconds = time.perf_counter() - tick
         lr = set_learning_rate(state)
         figures = train_step(state, group)
+        figures["corpus_audio_seconds"] = corpus_seconds(state, group)
         progress.step += 1
         progress.batch_in_epoch = min(progress.batch_in_epoch + len(group) * state.world_size, epoch_batches)
         real_indices = [i for b, real in group if real for i in b.indices]

@@ -12,7 +12,7 @@ import pytest
 import soundfile as sf
 import soxr
 
-from asr.config import Config
+from asr.config import Config, CorpusConfig
 from asr.digits import make_digits_corpus
 from asr.synthesis import synthesize
 
@@ -74,6 +74,19 @@ def tiny_config(digits_corpus, tmp_path) -> Config:
     config.train.warmup_steps = 2
     config.train.checkpoint_every = 1000
     return config
+
+
+@pytest.fixture
+def two_corpora_config(tiny_config) -> Config:
+    """``tiny_config`` training on two corpora of equal weight: the first 8 training utterances
+    ("few") and the other 40 ("many")."""
+    lines = Path(tiny_config.data.train_manifest).read_text().splitlines()
+    base = Path(tiny_config.data.train_manifest).parent  # beside it: its audio paths are relative
+    for name, part in (("few", lines[:8]), ("many", lines[8:])):
+        (base / f"{name}.jsonl").write_text("\n".join(part) + "\n")
+    tiny_config.data.train_manifest = ""
+    tiny_config.data.train_manifests = [CorpusConfig(str(base / f"{name}.jsonl"), 1.0) for name in ("few", "many")]
+    return tiny_config
 
 
 def write_wav(path: Path, samples: np.ndarray, sample_rate: int = 16000, **kwargs) -> Path:

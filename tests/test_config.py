@@ -50,3 +50,34 @@ def test_exponent_floats_without_a_dot_are_read_as_floats(tmp_path):
     assert load_config(path, ["train.weight_decay=1e-2"]).train.weight_decay == 0.01
     with pytest.raises(ValueError, match="train.lr: expected float"):
         load_config(path, ["train.lr=fast"])
+
+
+def test_several_training_manifests_with_weights_from_yaml_and_overrides(tmp_path, monkeypatch):
+    path = tmp_path / "recipe" / "config.yaml"
+    path.parent.mkdir()
+    path.write_text(
+        "data:\n  train_manifests:\n    - {path: data/libri.jsonl, weight: 3}\n"
+        "    - {path: /abs/an4.jsonl, name: people}\n"
+    )
+    config = load_config(path)
+    assert [(c.path, c.weight, c.name) for c in config.data.train_manifests] == [
+        (str(path.parent / "data" / "libri.jsonl"), 3.0, ""),
+        ("/abs/an4.jsonl", 1.0, "people"),
+    ]
+    assert config_from_dict(config_to_dict(config)) == config  # as a model file stores it
+    monkeypatch.chdir(tmp_path)
+    overridden = load_config(path, ["data.train_manifests=[{path: x.jsonl, weight: 0.5}]"])
+    assert [(c.path, c.weight) for c in overridden.data.train_manifests] == [(str(tmp_path / "x.jsonl"), 0.5)]
+    bad = {
+        "data.train_manifest=t.jsonl": "data.train_manifests must be empty when data.train_manifest is given",
+        "data.train_manifests=[{path: a.jsonl, weight: 0}]": r"train_manifests\[0\].weight must be positive",
+        "data.train_manifests=[{path: a.jsonl, weight: .nan}]": r"train_manifests\[0\].weight must be positive",
+        "data.train_manifests=[{path: a.jsonl, weight: .inf}]": r"train_manifests\[0\].weight must be positive",
+        "data.train_manifests=[{weight: 2}]": r"train_manifests\[0\].path must be a manifest path",
+        "data.train_manifests=[{path: a/t.jsonl}, {path: b/t.jsonl}]": "must be corpora of different names",
+        "data.train_manifests=[{path: a.jsonl, wieght: 2}]": r"train_manifests\[0\]: unknown key\(s\) wieght",
+        "data.train_manifests=[a.jsonl]": r"train_manifests\[0\]: expected a mapping",
+    }
+    for override, message in bad.items():
+        with pytest.raises(ValueError, match=message):
+            load_config(path, [override])

@@ -226,3 +226,34 @@ def test_resample_manifest_writes_copies_at_the_rate_asked_with_their_manifest(m
         assert info.samplerate == 8000 and info.channels == 1
         assert copy.duration == pytest.approx(sf.info(original.audio_filepath).duration, abs=1e-3)
         assert _band_energy(sf.read(copy.audio_filepath)[0], 100, 3500, 8000) > 0
+
+
+def test_weighted_corpora_get_their_share_of_each_epochs_audio_and_repeats_are_new_draws():
+    durations = _durations()  # corpus 0
+    corpora = [0] * len(durations) + [1] * 10
+    durations = durations + [2.0] * 10  # corpus 1: 20 s, far less than its share below
+    sampler = DurationBatchSampler(durations, 40.0, seed=1, corpora=corpora, weights=[1.0, 3.0])
+    size, total = len(durations), sum(durations)
+    seen = set()
+    for epoch in range(30):
+        draws = [i for batch in sampler.epoch_batches(epoch) for i in batch]
+        assert sorted(draws) == sorted(sampler.epoch_utterances(epoch))
+        assert len(set(draws)) == len(draws)  # a repeat is another draw: augmented anew
+        seconds = [sum(durations[i % size] for i in draws if corpora[i % size] == c) for c in (0, 1)]
+        assert seconds[1] == pytest.approx(0.75 * total, abs=2.0)  # overshoot: less than one utterance
+        assert seconds[0] == pytest.approx(0.25 * total, abs=max(durations))
+        seen |= {i % size for i in draws}
+    assert seen == set(range(size))  # a sampled corpus's utterances all come round
+    assert sampler.epoch_utterances(3) == sampler.epoch_utterances(3) != sampler.epoch_utterances(4)
+    with pytest.raises(ValueError, match="3 corpora needs utterances"):
+        DurationBatchSampler(durations, 40.0, corpora=corpora, weights=[1.0, 1.0, 1.0])
+
+
+def test_a_dataset_item_of_a_repeat_draw_is_its_utterance_augmented_anew(manifest_dir):
+    utterances = read_manifest(
+        _write(manifest_dir / "m.jsonl", [json.dumps({"audio_filepath": "a.wav", "duration": 0.8, "text": "one two"})])
+    )
+    dataset = AudioDataset(utterances, Vocabulary(), speeds=[0.9, 1.0, 1.1], seed=3)
+    items = [dataset[k] for k in range(12)]  # draws 0, 1, 2, ...: all the one utterance
+    assert all(ids.tolist() == items[0][1].tolist() for _, ids, _, _ in items)
+    assert len({len(audio) for audio, _, _, _ in items}) > 1  # played at different speeds

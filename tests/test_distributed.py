@@ -66,6 +66,26 @@ def test_two_ranks_end_with_identical_weights_and_see_each_utterance_once_per_ep
     assert (tmp_path / "exp" / "model.pt").exists() and (tmp_path / "exp" / "checkpoint.pt").exists()
 
 
+def test_two_ranks_share_the_weighted_draws_of_two_corpora_each_once(two_corpora_config, tmp_path):
+    config = two_corpora_config
+    config.train.epochs = 2
+    ranks = run_ranks(config, 2, tmp_path)
+    for name, tensor in ranks[0]["state"].items():
+        assert torch.equal(tensor, ranks[1]["state"][name]), name
+    utterances = [u for c in config.data.train_manifests for u in read_manifest(c.path)]
+    sampler = DurationBatchSampler(
+        [u.duration for u in utterances],
+        config.data.max_batch_seconds,
+        seed=config.train.seed,
+        corpora=[0] * 8 + [1] * (len(utterances) - 8),
+        weights=[1.0, 1.0],
+    )
+    for epoch in range(2):
+        seen = sorted(i for r in ranks for e, _, indices in r["seen"] if e == epoch for i in indices)
+        assert seen == sorted(sampler.epoch_utterances(epoch))  # every draw once, across the ranks
+        assert len(seen) > len({i % len(utterances) for i in seen})  # with repeats of "few"
+
+
 def test_resuming_with_a_different_number_of_ranks_sees_each_utterance_once(tiny_config, tmp_path):
     tiny_config.data.max_batch_seconds = 9.0
     tiny_config.train.max_steps = 2

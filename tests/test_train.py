@@ -146,3 +146,41 @@ def test_init_from_starts_from_a_model_files_weights(tiny_config, tmp_path):
     tiny_config.model.hidden_size += 8
     with pytest.raises(ValueError, match="init_from does not fit this run's model config"):
         train(tiny_config)
+
+
+def _corpus_seconds(exp_dir):
+    """{epoch: {corpus: seconds}} from train_log.csv's corpus_audio_seconds."""
+    totals = {}
+    with open(exp_dir / "train_log.csv", newline="") as f:
+        for row in csv.DictReader(f):
+            epoch = totals.setdefault(int(row["epoch"]), {})
+            for item in row["corpus_audio_seconds"].split():
+                name, seconds = item.split("=")
+                epoch[name] = epoch.get(name, 0.0) + float(seconds)
+    return totals
+
+
+def test_two_weighted_corpora_share_each_epoch_as_asked_and_resume_exactly(two_corpora_config, tmp_path, caplog):
+    config = two_corpora_config
+    config.train.epochs, config.train.device = 2, "cpu"
+    whole = dataclasses.replace(config, train=dataclasses.replace(config.train, exp_dir=str(tmp_path / "whole")))
+    drawn = []
+    with caplog.at_level("INFO", logger="asr.train"):
+        train(whole, observer=lambda progress, indices, model: drawn.extend(indices))
+    assert "epoch 1 draws: few" in caplog.text
+    for epoch, seconds in _corpus_seconds(tmp_path / "whole").items():
+        assert seconds["few"] == pytest.approx(seconds["many"], abs=4.0), (epoch, seconds)  # within an utterance
+    assert max(drawn) >= 48 and len(drawn) > len(set(drawn))  # few's utterances drawn again, as new draws
+    reference = _losses(tmp_path / "whole")
+
+    split = dataclasses.replace(
+        config, train=dataclasses.replace(config.train, exp_dir=str(tmp_path / "split"), max_steps=3)
+    )
+    train(split)
+    split.train.max_steps = 0
+    train(split)
+    resumed = _losses(tmp_path / "split")
+    assert sorted(resumed) == sorted(reference)
+    for step in reference:
+        assert resumed[step] == pytest.approx(reference[step], rel=1e-4, abs=1e-4), f"step {step}"
+    assert _corpus_seconds(tmp_path / "split") == _corpus_seconds(tmp_path / "whole")  # the same draws
