@@ -1,3 +1,5 @@
+import math
+
 import librosa
 import numpy as np
 import torch
@@ -53,6 +55,21 @@ def test_global_normalization_gives_zero_mean_unit_variance():
     assert out.mean(0).abs().max() < 1e-3
     assert (out.std(0) - 1).abs().max() < 1e-2
     assert set(norm.state_dict()) == {"mean", "std"}  # saved with the model's weights
+    assert norm.empty_bins() == []
+
+
+def test_bins_the_training_audio_left_at_the_log_floor_read_zero_whatever_the_input_holds():
+    rng = np.random.default_rng(0)
+    frames = torch.from_numpy(rng.normal(-9.0, 3.0, size=(5000, 80)).astype(np.float32))
+    frames[:, 70:] = math.log(1e-6) + torch.from_numpy(rng.normal(0, 0.01, size=(5000, 10)).astype(np.float32))
+    norm = GlobalNormalization(80)
+    norm.set_statistics(frames.sum(0), (frames**2).sum(0), frames.shape[0])
+    assert norm.empty_bins() == list(range(70, 80))
+    full_band = frames.clone()
+    full_band[:, 70:] = -10.0  # speech energy where training had none: 400 deviations away before
+    out = norm(full_band)
+    assert torch.equal(out[:, 70:], torch.zeros_like(out[:, 70:]))
+    assert torch.equal(out[:, :70], norm(frames)[:, :70])
 
 
 def test_specaugment_masks_only_in_training():
