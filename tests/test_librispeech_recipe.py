@@ -181,3 +181,34 @@ def test_synthetic_copies_pretrain_on_spoken_phrases_then_train_on_the_mix(tiny_
     assert (
         "--then-train-on must be real or mixed" in run(*common, "--stage", "2", "--then-train-on", "both", *tiny).stderr
     )
+
+
+def test_extra_speech_joins_the_real_speech_as_weighted_corpora(tiny_librispeech, tmp_path):
+    exp, data, extra = tmp_path / "exp", tmp_path / "data", tmp_path / "extra"
+    extra.mkdir()
+    lines = []
+    for n, text in enumerate(["two four", "six eight", "nine one"]):
+        write_wav(extra / f"{n}.wav", speech(text, voice="en-GB-x-rp"))
+        lines.append(json.dumps({"audio_filepath": f"{n}.wav", "duration": 1.0, "text": text}))
+    (extra / "people.jsonl").write_text("\n".join(lines) + "\n")
+    tiny = [
+        "model.hidden_size=16",
+        "model.num_layers=1",
+        "model.conv_channels=4",
+        "train.epochs=1",
+        f"train.exp_dir={exp}",
+        "data.max_batch_seconds=20",
+    ]
+    common = ["--config", "config_cpu.yaml", "--subset-dir", str(tiny_librispeech), "--data-dir", str(data)]
+    common += ["--synthetic-copies", "0"]
+    done = run(*common, "--stop-stage", "2", "--extra-speech", f"{extra}/people.jsonl:3", *tiny)
+    assert done.returncode == 0, done.stderr
+    corpora = load_model_file(exp / "model.pt")["config"]["data"]["train_manifests"]
+    hours = sum(json.loads(line)["duration"] for line in (data / "train.jsonl").read_text().splitlines()) / 3600
+    assert [(c["name"], c["weight"]) for c in corpora] == [("train", round(hours, 4)), ("people", 3.0)]
+    assert "epoch 1 draws: train " in done.stderr and "; people " in done.stderr
+    columns = (exp / "train_log.csv").read_text().splitlines()[1].split(",")
+    assert columns[-1].startswith("train=") and " people=" in columns[-1]
+    missing = run(*common, "--stage", "2", "--extra-speech", f"{extra}/none.jsonl", *tiny)
+    assert missing.returncode == 2
+    assert missing.stderr == f"run.sh: --extra-speech {extra}/none.jsonl: no such manifest\n"

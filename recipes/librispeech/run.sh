@@ -3,7 +3,7 @@
 #   bash recipes/librispeech/run.sh [--stage N] [--stop-stage N] [--config FILE] [--mirror M]
 #                                   [--subset-dir DIR] [--dev-speakers "ID ..."] [--data-dir DIR]
 #                                   [--synthetic-copies N] [--then-train-on real|mixed] [--lm-dir DIR]
-#                                   [section.key=value ...]
+#                                   [--extra-speech MANIFEST[:WEIGHT] ...] [section.key=value ...]
 # Stages:
 #   0 download dev-clean, dev-other, test-clean, test-other and train-clean-100 into data/download
 #   1 prepare JSON-lines manifests in data/
@@ -23,6 +23,10 @@
 # model off CTC's all-blank plateau within minutes) and goes on from that model on the real speech
 # (--then-train-on real, the default: it learned faster, RESULTS.md) or on real plus synthetic
 # speech (--then-train-on mixed: data/subset/train_mixed.jsonl).
+# Each --extra-speech MANIFEST (repeatable; e.g. ../shared/data/extra-english-speech/an4/an4_train.jsonl)
+# joins the real speech of stage 2 (2b in subset mode) as another corpus (data.train_manifests),
+# weighted by its hours unless :WEIGHT says otherwise (the LibriSpeech manifest: its hours); dev and
+# test stay LibriSpeech's. An epoch then holds all their hours: fewer train.epochs keep the time.
 # Multi-GPU: set NPROC=N to launch stage 2 through torchrun with N processes.
 set -euo pipefail
 . "$(dirname "$0")/../common.sh"
@@ -37,6 +41,7 @@ synthetic_copies=""
 dev_speakers="422 1673"
 then_train_on=real
 lm_dir=""
+extra_speech=()
 while [ $# -gt 0 ]; do
   if stage_option "$1" "${2:-}"; then shift 2; continue; fi
   case "$1" in
@@ -48,6 +53,11 @@ while [ $# -gt 0 ]; do
     --dev-speakers) dev_speakers=$2; shift 2 ;;
     --then-train-on) then_train_on=$2; shift 2 ;;
     --lm-dir) lm_dir=$(realpath -m "$2"); shift 2 ;;
+    --extra-speech)
+      manifest=${2%:*}; weight=${2#"$manifest"}  # weight: "" or ":W"
+      if [ ! -f "$manifest" ]; then echo "run.sh: --extra-speech $manifest: no such manifest" >&2; exit 2; fi
+      extra_speech+=("$(realpath "$manifest")$weight")
+      shift 2 ;;
     *) break ;;
   esac
 done
@@ -115,6 +125,14 @@ if run_stage 2; then
       overrides=("train.init_from=$exp_dir/pretrain/model.pt" "${overrides[@]}")
     fi
     overrides=("data.train_manifest=$train" "data.dev_manifest=$data/dev.jsonl" "${overrides[@]}")
+  else
+    train=$data/train-clean-100.jsonl
+  fi
+  if [ ${#extra_speech[@]} -gt 0 ]; then
+    # data.train_manifests: the LibriSpeech manifest and each extra one, weighted by hours unless given
+    corpora=$(python ../../data_scripts/corpus_weights.py "$train" "${extra_speech[@]}")
+    echo "stage 2: training on several corpora: $corpora"
+    overrides+=("data.train_manifest=\"\"" "data.train_manifests=$corpora")
   fi
   if [ "${NPROC:-1}" -gt 1 ]; then
     torchrun --standalone --nproc_per_node "$NPROC" -m asr.cli train "$config" "${overrides[@]}"
