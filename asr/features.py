@@ -91,10 +91,10 @@ class GlobalNormalization(nn.Module):
     @torch.no_grad()
     def set_statistics(self, total: torch.Tensor, total_sq: torch.Tensor, count: int) -> None:
         """Set mean/std from per-bin sums of values and of squared values over ``count`` frames."""
-        mean = total.double() / count
-        std = (total_sq.double() / count - mean**2).clamp_min(0).sqrt()
+        mean = total / count
+        std = (total_sq / count - mean**2).clamp_min(1e-8).sqrt()
         self.mean.copy_(mean)
-        self.std.copy_(torch.where(mean < math.log(_LOG_FLOOR) + EMPTY_BIN_MARGIN, torch.inf, std.clamp_min(1e-4)))
+        self.std.copy_(torch.where(mean < math.log(_LOG_FLOOR) + EMPTY_BIN_MARGIN, torch.inf, std))
 
     def empty_bins(self) -> list[int]:
         """The mel bins this model ignores: left empty by its training audio."""

@@ -141,7 +141,7 @@ def estimate_normalization(
         total += frames.sum(0)
         total_sq += (frames**2).sum(0)
         count += frames.shape[0]
-    model.normalize.set_statistics(total, total_sq, count)
+    model.normalize.set_statistics(total.float(), total_sq.float(), count)
     empty = model.normalize.empty_bins()
     if empty:
         log.info("%d of %d mel bins are empty in the training audio; the model ignores them", len(empty), len(total))
