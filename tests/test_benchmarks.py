@@ -181,3 +181,20 @@ def test_report_speed_writes_a_page_of_the_asked_size_and_prints_the_figures(tmp
     assert "utterances: 50 (from 3 in" in done.stdout
     assert re.search(r"report: \d+\.\d\d s, \d+\.\d\d MB", done.stdout) and "targets" in done.stdout
     assert page.read_text().count('<div class="utt">') == 50  # 30 worst + the 20 others as the sample
+
+
+def test_bandwidth_scores_files_as_they_are_and_cut_at_the_band_asked(trained_digits_model, trained_digits_corpus):
+    from asr.data import read_manifest
+    from asr.evaluate import evaluate
+    from asr.recognizer import load_model
+
+    manifest = trained_digits_corpus["test"]
+    command = [sys.executable, str(BENCHMARKS / "bandwidth.py"), str(trained_digits_model), str(manifest)]
+    done = subprocess.run(command + ["--limit", "6", "--cutoff", "2000"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    header, row = done.stdout.splitlines()
+    assert header.split("\t")[3] == "cut at 2000 Hz: WER, CER" and row.split("\t")[:2] == [str(manifest), "6"]
+    rates = evaluate(load_model(trained_digits_model, device="cpu"), read_manifest(manifest)[:6], progress=False)
+    assert row.split("\t")[2] == f"{100 * rates.wer:.2f}%, {100 * rates.cer:.2f}%"  # as evaluate scores them
+    full_cer, cut_cer = (float(row.split("\t")[i].split(", ")[1].rstrip("%")) for i in (2, 3))
+    assert cut_cer > full_cer  # a 2 kHz band loses what the model was trained to hear above it
