@@ -277,19 +277,25 @@ def piper_jobs(folder: Path, count: int, seed: int, sample_rate: int) -> list[Pi
     """``count`` strings of 1 to 7 digits for the Piper voice, each at its own speed and variation,
     drawn from their own seeded generator: the eSpeak utterances are the same with or without them."""
     rng = random.Random(f"{seed}/piper")
-    return [
-        PiperJob(  # the keywords in field order: each draws from rng in this order
-            path=str(folder / f"piper-{i:05d}.wav"),
-            spoken=digit_string(rng, 1, 7),
-            length_scale=rng.uniform(0.8, 1.4),
-            noise_scale=rng.uniform(0.4, 0.9),
-            noise_w=rng.uniform(0.5, 1.1),
-            sample_rate=sample_rate,
-            noise_snr_db=rng.uniform(25, 45),
-            seed=_job_seed(seed, "piper", i),
-        )
-        for i in range(count)
-    ]
+    jobs = []
+    for i in range(count):
+        path, spoken = str(folder / f"piper-{i:05d}.wav"), digit_string(rng, 1, 7)
+        jobs.append(piper_job(path, spoken, rng, sample_rate, _job_seed(seed, "piper", i)))
+    return jobs
+
+
+def piper_job(path: str, spoken: str, rng: random.Random, sample_rate: int, seed: int) -> PiperJob:
+    """The Piper voice saying ``spoken`` at a speed and variation drawn from ``rng``."""
+    return PiperJob(  # the keywords in field order: each draws from rng in this order
+        path=path,
+        spoken=spoken,
+        length_scale=rng.uniform(0.8, 1.4),
+        noise_scale=rng.uniform(0.4, 0.9),
+        noise_w=rng.uniform(0.5, 1.1),
+        sample_rate=sample_rate,
+        noise_snr_db=rng.uniform(25, 45),
+        seed=seed,
+    )
 
 
 def real_records(manifest: str | Path, out_dir: str | Path) -> list[dict]:
@@ -315,9 +321,13 @@ def make_synthetic_corpus(
     seed: int = 0,
     sample_rate: int = 16000,
     workers: int = 2,
+    neural_share: float = 0.0,
 ) -> Path:
     """Speak each of ``texts`` ``copies`` times, each time with a random accent, voice variant, rate
     and pitch, into ``out_dir/wavs/synthetic/``; return the manifest ``out_dir/synthetic.jsonl``.
+    ``neural_share`` of the utterances are spoken by the Piper voice (:mod:`asr.piper_voice`)
+    instead, at a random speed and variation, drawn apart: the others keep the eSpeak voices and
+    settings they would have without it.
 
     Synthetic speech is clean and consistent: short phrases of it (see data_scripts/synthesize_text.py
     --phrase-words) got a character model off CTC's blank plateau where an hour or two of real
@@ -325,8 +335,10 @@ def make_synthetic_corpus(
     """
     out_dir = Path(out_dir)
     (out_dir / "wavs" / "synthetic").mkdir(parents=True, exist_ok=True)
-    rng = random.Random(seed)
-    jobs = []
+    if not 0 <= neural_share <= 1:
+        raise ValueError(f"neural_share must be from 0 to 1, not {neural_share}")
+    rng, neural_rng = random.Random(seed), random.Random(f"{seed}/piper")
+    jobs: list[SynthesisJob | PiperJob] = []
     for copy in range(copies):
         for i, text in enumerate(texts):
             if not text.strip():
@@ -346,6 +358,8 @@ def make_synthetic_corpus(
                     seed=_job_seed(seed, "synthetic", index),
                 )
             )
+            if neural_share and neural_rng.random() < neural_share:
+                jobs[-1] = piper_job(jobs[-1].path, text, neural_rng, sample_rate, jobs[-1].seed)
     manifest = out_dir / "synthetic.jsonl"
     write_manifest(manifest, synthesize_jobs(jobs, workers, "synthesize"))
     return manifest

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 r"""Speak the texts of a manifest (or a text file, one utterance per line) with random eSpeak NG voices,
-offline: wavs plus OUT_DIR/synthetic.jsonl, to mix into a small real training set.
+offline: wavs plus OUT_DIR/synthetic.jsonl, to mix into a small real training set; with
+--neural-share F, that share of them with the neural Piper voice instead.
 
     python data_scripts/synthesize_text.py data/train.jsonl data/synthetic --phrase-words 2 5 \
         --mixed data/train_mixed.jsonl
@@ -56,13 +57,20 @@ def main() -> None:
     parser.add_argument(
         "--mixed", help="also write this manifest: the input manifest's utterances plus the synthetic ones"
     )
+    parser.add_argument(
+        "--neural-share", type=float, default=0.0, help="share of utterances spoken by the Piper voice instead"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=2, help="synthesis processes")
     args = parser.parse_args()
     texts = read_texts(args.texts)
     if args.phrase_words:
         texts = split_into_phrases(texts, *args.phrase_words, seed=args.seed)
-    synthetic = make_synthetic_corpus(texts, args.out_dir, args.copies, seed=args.seed, workers=args.workers)
+    if not 0 <= args.neural_share <= 1:
+        parser.error(f"--neural-share must be from 0 to 1, not {args.neural_share}")
+    synthetic = make_synthetic_corpus(
+        texts, args.out_dir, args.copies, seed=args.seed, workers=args.workers, neural_share=args.neural_share
+    )
     print(synthetic)
     if args.mixed:
         if not args.texts.endswith(".jsonl"):

@@ -212,3 +212,12 @@ def test_extra_speech_joins_the_real_speech_as_weighted_corpora(tiny_librispeech
     missing = run(*common, "--stage", "2", "--extra-speech", f"{extra}/none.jsonl", *tiny)
     assert missing.returncode == 2
     assert missing.stderr == f"run.sh: --extra-speech {extra}/none.jsonl: no such manifest\n"
+
+
+def test_a_neural_share_of_the_synthetic_phrases_is_spoken_by_the_piper_voice(tiny_librispeech, tmp_path):
+    data = tmp_path / "data"
+    common = ["--config", "config_cpu.yaml", "--subset-dir", str(tiny_librispeech), "--data-dir", str(data)]
+    done = run(*common, "--synthetic-copies", "1", "--synthetic-neural-share", "1", "--stop-stage", "1")
+    assert done.returncode == 0, done.stderr
+    synthetic = [json.loads(line) for line in (data / "synthetic" / "synthetic.jsonl").read_text().splitlines()]
+    assert synthetic and {r["voice"] for r in synthetic} == {"piper-joe"}

@@ -2,7 +2,7 @@
 # LibriSpeech recipe: download, prepare manifests, train, evaluate.
 #   bash recipes/librispeech/run.sh [--stage N] [--stop-stage N] [--config FILE] [--mirror M]
 #                                   [--subset-dir DIR] [--dev-speakers "ID ..."] [--data-dir DIR]
-#                                   [--synthetic-copies N] [--then-train-on real|mixed] [--lm-dir DIR]
+#                                   [--synthetic-copies N] [--synthetic-neural-share F] [--then-train-on real|mixed] [--lm-dir DIR]
 #                                   [--extra-speech MANIFEST[:WEIGHT] ...] [section.key=value ...]
 # Stages:
 #   0 download dev-clean, dev-other, test-clean, test-other and train-clean-100 into data/download
@@ -22,7 +22,8 @@
 # then first trains on those phrases alone (EXP_DIR/pretrain: short, clean utterances get a character
 # model off CTC's all-blank plateau within minutes) and goes on from that model on the real speech
 # (--then-train-on real, the default: it learned faster, RESULTS.md) or on real plus synthetic
-# speech (--then-train-on mixed: data/subset/train_mixed.jsonl).
+# speech (--then-train-on mixed: data/subset/train_mixed.jsonl). With --synthetic-neural-share F that share
+# of the phrases is spoken by the neural Piper voice instead of eSpeak NG.
 # Each --extra-speech MANIFEST (repeatable; e.g. ../shared/data/extra-english-speech/an4/an4_train.jsonl)
 # joins the real speech of stage 2 (2b in subset mode) as another corpus (data.train_manifests),
 # weighted by its hours unless :WEIGHT says otherwise (the LibriSpeech manifest: its hours); dev and
@@ -38,6 +39,7 @@ mirror=openslr
 subset_dir=""
 data=""
 synthetic_copies=""
+neural_share=0
 dev_speakers="422 1673"
 then_train_on=real
 lm_dir=""
@@ -50,6 +52,7 @@ while [ $# -gt 0 ]; do
     --subset-dir) subset_dir=$(realpath "$2"); shift 2 ;;
     --data-dir) data=$(realpath -m "$2"); shift 2 ;;
     --synthetic-copies) synthetic_copies=$2; shift 2 ;;
+    --synthetic-neural-share) neural_share=$2; shift 2 ;;
     --dev-speakers) dev_speakers=$2; shift 2 ;;
     --then-train-on) then_train_on=$2; shift 2 ;;
     --lm-dir) lm_dir=$(realpath -m "$2"); shift 2 ;;
@@ -100,7 +103,8 @@ if run_stage 1; then
     python ../../data_scripts/prepare_librispeech.py "$subset_dir" "$data/test.jsonl" --include-speakers 84 174
     if [ "$synthetic_copies" -gt 0 ]; then
       python ../../data_scripts/synthesize_text.py "$data/train.jsonl" "$data/synthetic" \
-        --phrase-words 2 5 --copies "$synthetic_copies" --workers "$(nproc)" --mixed "$data/train_mixed.jsonl"
+        --phrase-words 2 5 --copies "$synthetic_copies" --neural-share "$neural_share" --workers "$(nproc)" \
+        --mixed "$data/train_mixed.jsonl"
     fi
   else
     for subset in train-clean-100 "${eval_sets[@]}"; do
