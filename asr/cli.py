@@ -7,6 +7,7 @@ import dataclasses
 import functools
 import json
 import logging
+import math
 import sys
 from pathlib import Path
 
@@ -33,8 +34,8 @@ def _positive_float(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{text} is not positive")
+    if not 0 < value < math.inf:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive finite number")
     return value
 
 
@@ -53,12 +54,12 @@ def _add_decoding_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--lm", help="KenLM n-gram LM (ARPA or binary); selects beam search")
     group.add_argument("--lexicon", help="lexicon (word, then its characters and |); restricts words to it")
     group.add_argument("--beam-size", type=_counting_number(1))
-    group.add_argument("--beam-threshold", type=float, help="drop hypotheses this far below the best")
+    group.add_argument("--beam-threshold", type=_positive_float, help="drop hypotheses this far below the best")
     group.add_argument(
         "--beam-size-token", type=_counting_number(0), help="most likely tokens tried per frame (0: all)"
     )
-    group.add_argument("--lm-weight", type=float)
-    group.add_argument("--word-score", type=float)
+    group.add_argument("--lm-weight", type=_finite_float)
+    group.add_argument("--word-score", type=_finite_float)
     group.add_argument(
         "--vad", choices=["silero", "off"], help="voice-activity detection (Silero): no text where it hears no speech"
     )
@@ -149,7 +150,25 @@ def _tune_lm(args: argparse.Namespace) -> int:
 
 
 def _floats(text: str) -> list[float]:
-    return [float(x) for x in text.split(",")]
+    """An argparse type: comma-separated finite numbers (argparse's one-line error otherwise)."""
+    try:
+        values = [float(x) for x in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of numbers") from None
+    if not all(math.isfinite(v) for v in values):
+        raise argparse.ArgumentTypeError(f"{text!r}: every value must be a finite number")
+    return values
+
+
+def _finite_float(text: str) -> float:
+    """An argparse type: a finite number."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text} is not a finite number")
+    return value
 
 
 def _evaluate(args: argparse.Namespace) -> int:

@@ -155,6 +155,13 @@ class DecodingConfig:
     )  # longer inputs are refused before decoding (asr.audio.DEFAULT_MAX_AUDIO_SECONDS)
     allow_truncated: bool = False  # transcribe what a file shorter than its header says holds, instead of an error
 
+    def __post_init__(self) -> None:
+        """Refuse values no decoding can use, whatever made or changed this config: a YAML file, a
+        model file, ONNX metadata, command-line flags or ``dataclasses.replace`` in the API."""
+        for key, value, acceptable, expected in _decoding_checks(self):
+            if not acceptable:
+                raise ValueError(f"{key} must be {expected}, not {value!r}")
+
 
 @dataclass
 class Config:
@@ -177,8 +184,8 @@ Check = tuple[str, Any, bool, str]  # key, value, whether it is acceptable, what
 
 
 def _range_checks(config: Config) -> list[Check]:
-    """Every value with a meaningful range, checked."""
-    return _input_and_model_checks(config) + _training_and_decoding_checks(config)
+    """Every value with a meaningful range, checked (the ``decoding`` section checks itself)."""
+    return _input_and_model_checks(config) + _training_checks(config)
 
 
 def _input_and_model_checks(config: Config) -> list[Check]:
@@ -235,8 +242,18 @@ def _input_and_model_checks(config: Config) -> list[Check]:
         ("features.sample_rate", f.sample_rate, 1000 <= f.sample_rate <= 384000, "from 1000 to 384000 Hz"),
         ("features.n_mels", f.n_mels, f.n_mels >= 1, "1 or more"),
         ("features.window_ms", f.window_ms, f.window_ms > 0, "positive"),
-        ("features.hop_ms", f.hop_ms, 0 < f.hop_ms <= f.window_ms, "positive and at most window_ms"),
-        ("features.n_fft", f.n_fft, f.n_fft >= f.window_ms * f.sample_rate / 1000, "at least the window's samples"),
+        (
+            "features.hop_ms",
+            f.hop_ms,
+            f.sample_rate * f.hop_ms / 1000 >= 1 and f.hop_ms <= f.window_ms,
+            "at least one sample and at most window_ms",
+        ),
+        (
+            "features.n_fft",
+            f.n_fft,
+            f.window_ms * f.sample_rate / 1000 <= f.n_fft <= MAX_N_FFT,
+            f"at least the window's samples and at most {MAX_N_FFT}",
+        ),
         ("specaugment.freq_masks", s.freq_masks, s.freq_masks >= 0, "0 or more"),
         (
             "specaugment.freq_mask_width",
@@ -257,9 +274,14 @@ def _input_and_model_checks(config: Config) -> list[Check]:
     ]
 
 
-def _training_and_decoding_checks(config: Config) -> list[Check]:
-    """The ``train`` and ``decoding`` sections."""
-    t, c = config.train, config.decoding
+def _number(value: Any) -> bool:
+    """Whether ``value`` is a finite int or float (not a bool, NaN or infinity)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _training_checks(config: Config) -> list[Check]:
+    """The ``train`` section."""
+    t = config.train
     return [
         ("train.epochs", t.epochs, t.epochs >= 1, "1 or more"),
         ("train.max_steps", t.max_steps, t.max_steps >= 0, "0 (no limit) or more"),
@@ -282,33 +304,86 @@ def _training_and_decoding_checks(config: Config) -> list[Check]:
         ("train.best_metric", t.best_metric, t.best_metric in ("wer", "cer"), "wer or cer"),
         ("train.average_last", t.average_last, t.average_last >= 0, "0 (off) or more"),
         ("train.threads", t.threads, t.threads >= 0, "0 (torch's default) or more"),
+    ]
+
+
+def _integer(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+MAX_N_FFT = 16384  # 1 s at 16 kHz; the spectrogram of a long chunk grows with it
+MAX_CHUNK_SECONDS = 600.0  # the acoustic model holds a whole chunk (and its outputs) in memory
+
+
+def _decoding_checks(c: DecodingConfig) -> list[Check]:
+    """The ``decoding`` section: checked whenever a :class:`DecodingConfig` is made, types too
+    (``dataclasses.replace`` checks none)."""
+    chunk = _number(c.chunk_seconds) and _number(c.chunk_context_seconds)
+    return [
         ("decoding.method", c.method, c.method in ("greedy", "beam"), "greedy or beam"),
-        ("decoding.beam_size", c.beam_size, c.beam_size >= 1, "1 or more"),
-        ("decoding.beam_threshold", c.beam_threshold, c.beam_threshold > 0, "positive"),
-        ("decoding.beam_size_token", c.beam_size_token, c.beam_size_token >= 0, "0 (all) or more"),
+        ("decoding.lm", c.lm, isinstance(c.lm, str), "a path (text)"),
+        ("decoding.lexicon", c.lexicon, isinstance(c.lexicon, str), "a path (text)"),
+        ("decoding.beam_size", c.beam_size, _integer(c.beam_size) and c.beam_size >= 1, "a whole number, 1 or more"),
+        ("decoding.beam_threshold", c.beam_threshold, _number(c.beam_threshold) and c.beam_threshold > 0, "positive"),
+        (
+            "decoding.beam_size_token",
+            c.beam_size_token,
+            _integer(c.beam_size_token) and c.beam_size_token >= 0,
+            "a whole number, 0 (all) or more",
+        ),
+        ("decoding.lm_weight", c.lm_weight, _number(c.lm_weight), "a finite number"),
+        ("decoding.word_score", c.word_score, _number(c.word_score), "a finite number"),
         (
             "decoding.chunk_seconds",
             c.chunk_seconds,
-            c.chunk_seconds > 2 * c.chunk_context_seconds,
-            "more than twice chunk_context_seconds",
+            chunk and 2 * c.chunk_context_seconds < c.chunk_seconds <= MAX_CHUNK_SECONDS,
+            f"more than twice chunk_context_seconds and at most {MAX_CHUNK_SECONDS:g}",
         ),
-        ("decoding.chunk_context_seconds", c.chunk_context_seconds, c.chunk_context_seconds >= 0, "0 or more"),
+        (
+            "decoding.chunk_context_seconds",
+            c.chunk_context_seconds,
+            _number(c.chunk_context_seconds) and c.chunk_context_seconds >= 0,
+            "0 or more",
+        ),
         (
             "decoding.cut_search_seconds",
             c.cut_search_seconds,
-            0 <= c.cut_search_seconds < c.chunk_seconds,
+            chunk and _number(c.cut_search_seconds) and 0 <= c.cut_search_seconds < c.chunk_seconds,
             "from 0 to below chunk_seconds",
         ),
+        ("decoding.silence_db", c.silence_db, _number(c.silence_db) and c.silence_db <= 0, "0 dBFS or below"),
         ("decoding.vad", c.vad, c.vad in ("silero", "off"), "silero or off"),
-        ("decoding.vad_threshold", c.vad_threshold, 0 < c.vad_threshold < 1, "between 0 and 1"),
-        ("decoding.vad_pad_seconds", c.vad_pad_seconds, c.vad_pad_seconds >= 0, "0 or more"),
-        ("decoding.max_audio_seconds", c.max_audio_seconds, c.max_audio_seconds > 0, "positive"),
+        (
+            "decoding.vad_threshold",
+            c.vad_threshold,
+            _number(c.vad_threshold) and 0 < c.vad_threshold < 1,
+            "between 0 and 1",
+        ),
+        (
+            "decoding.vad_pad_seconds",
+            c.vad_pad_seconds,
+            _number(c.vad_pad_seconds) and c.vad_pad_seconds >= 0,
+            "0 or more",
+        ),
+        *[
+            (f"decoding.{key}", getattr(c, key), _number(getattr(c, key)) and getattr(c, key) > 0, "positive")
+            for key in ("word_break_seconds", "segment_pause_seconds", "max_segment_seconds", "max_audio_seconds")
+        ],
+        ("decoding.allow_truncated", c.allow_truncated, isinstance(c.allow_truncated, bool), "true or false"),
     ]
 
 
 def check_config(config: Config, source: str = "config") -> Config:
     """Refuse values no run can use (``ValueError`` naming ``source`` and the key), before any
-    model is built: types are checked when the config is built, ranges here."""
+    model is built: types are checked when the config is built, then every number is finite, then
+    the ranges here."""
+    for section in dataclasses.fields(config):
+        values = getattr(config, section.name)
+        for key in dataclasses.fields(values):
+            value = getattr(values, key.name)
+            items = value if isinstance(value, list) else [value]
+            if any(isinstance(v, float) and not math.isfinite(v) for v in items):
+                raise ValueError(f"{source}: {section.name}.{key.name} must be finite, not {value!r}")
     for key, value, acceptable, expected in _range_checks(config):
         if not acceptable:
             raise ValueError(f"{source}: {key} must be {expected}, not {value!r}")

@@ -586,6 +586,22 @@ def train_step(state: TrainState, group: list[tuple[Batch, bool]]) -> dict:
     return figures
 
 
+class TrainingDiverged(ValueError):
+    """The loss or the weights stopped being finite: training stops before it writes anything more."""
+
+
+def stop_if_diverged(state: TrainState, loss_sum: float, lr: float) -> None:
+    """Raise :class:`TrainingDiverged` when the step just taken left a NaN loss or weights that are
+    not finite: a model file of such weights would transcribe everything as nothing. Every rank
+    sees the same weights after a step, so every rank stops."""
+    if math.isfinite(loss_sum) and all(torch.isfinite(p).all() for p in state.model.parameters()):
+        return
+    raise TrainingDiverged(
+        f"{state.exp_dir}: training diverged at step {state.progress.step + 1} (the loss or the weights are no "
+        f"longer finite; learning rate {lr:.3g}): stopped, no model written; the last checkpoint is from before"
+    )
+
+
 def corpus_seconds(state: TrainState, group: list[tuple[Batch, bool]]) -> str:
     """``"name=seconds ..."``: how much audio of each training corpus the real batches of ``group``
     held (empty unless ``data.train_manifests`` names the corpora)."""
@@ -665,6 +681,7 @@ def train_one_epoch(state: TrainState, observer: Observer | None) -> bool:
         data_seconds = time.perf_counter() - tick
         lr = set_learning_rate(state)
         figures = train_step(state, group)
+        stop_if_diverged(state, figures["loss_sum"], lr)
         figures["corpus_audio_seconds"] = corpus_seconds(state, group)
         progress.step += 1
         progress.batch_in_epoch = min(progress.batch_in_epoch + len(group) * state.world_size, epoch_batches)

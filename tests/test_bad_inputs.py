@@ -242,6 +242,19 @@ BAD_TRAINING_VALUES = [
     "train.device=tpu",
     "data.reverb_probability=2",
     "data.reverb_rt60=[0.8,0.2]",
+    "train.lr=.inf",
+    "train.lr=.nan",
+    "train.weight_decay=.inf",
+    "data.noise_snr_db=[5, .inf]",
+    "features.hop_ms=0.001",
+    "features.n_fft=10000000",
+    "decoding.chunk_seconds=1e9",
+    "decoding.chunk_seconds=.inf",
+    "decoding.beam_threshold=-1",
+    "decoding.beam_threshold=.nan",
+    "decoding.lm_weight=.nan",
+    "decoding.word_score=-.inf",
+    "decoding.beam_size=-1",
 ]
 
 
@@ -560,3 +573,61 @@ def test_the_cli_fails_a_bad_file_alone_with_one_line_naming_it_and_transcribes_
     assert errors == [f"asr: error: {bad}: {errors[0].split(': ', 3)[3]}", "asr: 2 transcribed, 1 failed"], errors
     assert message in errors[0], errors[0]
     assert [line.split("\t")[0] for line in captured.out.splitlines()] == [str(good[0]), str(good[1])]
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--beam-threshold", "-1"], "--beam-threshold: -1 is not a positive finite number"),
+        (["--beam-threshold", "nan"], "--beam-threshold: nan is not a positive finite number"),
+        (["--lm-weight", "nan"], "--lm-weight: nan is not a finite number"),
+        (["--word-score", "inf"], "--word-score: inf is not a finite number"),
+    ],
+)
+def test_a_decoding_flag_no_decoding_can_use_is_refused_before_any_audio_is_read(
+    untrained_model_config, tmp_path, flags, message
+):
+    model_path = save_untrained_model(untrained_model_config, tmp_path / "m.pt")
+    audio = write_wav(tmp_path / "a.wav", np.zeros(16000, np.float32))
+    result = run_asr("transcribe", str(model_path), str(audio), *flags)
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.strip().splitlines()[-1] == f"asr transcribe: error: argument {message}"  # after the usage
+
+
+def test_the_api_refuses_decoding_values_from_replace_keywords_and_model_files(untrained_model_config, tmp_path):
+    import dataclasses
+
+    import asr
+    from asr.checkpoint import ModelFileError, atomic_save, load_model_file
+
+    model_path = save_untrained_model(untrained_model_config, tmp_path / "m.pt")
+    model = asr.load_model(model_path, device="cpu")
+    for change, message in [
+        ({"beam_threshold": float("nan")}, "decoding.beam_threshold must be positive, not nan"),
+        ({"lm_weight": float("inf")}, "decoding.lm_weight must be a finite number, not inf"),
+        ({"beam_size": "many"}, "decoding.beam_size must be a whole number, 1 or more, not 'many'"),
+    ]:
+        with pytest.raises(ValueError, match=re.escape(message)):
+            dataclasses.replace(model.config.decoding, **change)
+        with pytest.raises(ValueError, match=re.escape(message)):
+            model.transcribe(np.zeros(16000, np.float32), **change)
+    data = load_model_file(model_path)
+    data["config"]["decoding"]["word_score"] = float("nan")
+    atomic_save(data, tmp_path / "nan.pt")
+    with pytest.raises(ModelFileError, match=r"nan.pt: its stored config cannot build a model \(decoding.word_score"):
+        asr.load_model(tmp_path / "nan.pt")
+
+
+def test_tune_lm_refuses_a_weight_grid_with_nan(untrained_model_config, tmp_path):
+    model_path = save_untrained_model(untrained_model_config, tmp_path / "m.pt")
+    result = run_asr("tune-lm", str(model_path), "dev.jsonl", "--lm", "lm.arpa", "--lm-weights", "1,nan")
+    assert result.returncode == 2 and "--lm-weights: '1,nan': every value must be a finite number" in result.stderr
+
+
+def test_a_training_whose_weights_stop_being_finite_stops_and_writes_no_model(tiny_config):
+    from asr.train import TrainingDiverged, train
+
+    tiny_config.train.lr, tiny_config.train.warmup_steps = 1e30, 0  # finite, but Adam's steps overflow
+    with pytest.raises(TrainingDiverged, match=r"training diverged at step \d+ .*no model written"):
+        train(tiny_config)
+    assert not (Path(tiny_config.train.exp_dir) / "model.pt").exists()
