@@ -312,7 +312,7 @@ def _integer(value: Any) -> bool:
 
 
 MAX_N_FFT = 16384  # 1 s at 16 kHz; the spectrogram of a long chunk grows with it
-MAX_CHUNK_SECONDS = 600.0  # the acoustic model holds a whole chunk (and its outputs) in memory
+MAX_CHUNK_SECONDS = 3600.0  # the acoustic model holds a whole chunk (and its outputs) in memory
 
 
 def _decoding_checks(c: DecodingConfig) -> list[Check]:
