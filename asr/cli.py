@@ -30,11 +30,12 @@ def _counting_number(minimum: int):
 
 
 def _positive_float(text: str) -> float:
+    """An argparse type: a positive finite number."""
     try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0 < value < math.inf:
+        value = _finite_float(text)
+    except argparse.ArgumentTypeError:
+        value = math.nan
+    if not value > 0:
         raise argparse.ArgumentTypeError(f"{text} is not a positive finite number")
     return value
 

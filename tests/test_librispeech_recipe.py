@@ -32,6 +32,18 @@ def tiny_librispeech(tmp_path_factory) -> Path:
     return root.parent
 
 
+def tiny_overrides(exp_dir: Path) -> list[str]:
+    """A model small enough to train an epoch in seconds, into ``exp_dir``."""
+    return [
+        "model.hidden_size=16",
+        "model.num_layers=1",
+        "model.conv_channels=4",
+        "train.epochs=1",
+        f"train.exp_dir={exp_dir}",
+        "data.max_batch_seconds=20",
+    ]
+
+
 def run(*args, cwd=None, env=None):
     return subprocess.run(["bash", str(RECIPE), *args], capture_output=True, text=True, cwd=cwd, timeout=900, env=env)
 
@@ -49,14 +61,7 @@ def test_stages_prepare_train_and_evaluate_a_speaker_split(tiny_librispeech, tmp
         "--synthetic-copies",
         "0",
     ]
-    tiny = [
-        "model.hidden_size=16",
-        "model.num_layers=1",
-        "model.conv_channels=4",
-        "train.epochs=1",
-        f"train.exp_dir={exp}",
-        "data.max_batch_seconds=20",
-    ]
+    tiny = tiny_overrides(exp)
 
     prepared = run(
         *common, "--stage", "1", "--stop-stage", "1", *tiny, cwd=tmp_path
@@ -132,14 +137,7 @@ def test_synthetic_copies_pretrain_on_spoken_phrases_then_train_on_the_mix(tiny_
         "--synthetic-copies",
         "2",
     ]
-    tiny = [
-        "model.hidden_size=16",
-        "model.num_layers=1",
-        "model.conv_channels=4",
-        "train.epochs=1",
-        f"train.exp_dir={exp}",
-        "data.max_batch_seconds=20",
-    ]
+    tiny = tiny_overrides(exp)
 
     done = run(*common, "--stop-stage", "2", *tiny)
     assert done.returncode == 0, done.stderr
@@ -191,14 +189,7 @@ def test_extra_speech_joins_the_real_speech_as_weighted_corpora(tiny_librispeech
         write_wav(extra / f"{n}.wav", speech(text, voice="en-GB-x-rp"))
         lines.append(json.dumps({"audio_filepath": f"{n}.wav", "duration": 1.0, "text": text}))
     (extra / "people.jsonl").write_text("\n".join(lines) + "\n")
-    tiny = [
-        "model.hidden_size=16",
-        "model.num_layers=1",
-        "model.conv_channels=4",
-        "train.epochs=1",
-        f"train.exp_dir={exp}",
-        "data.max_batch_seconds=20",
-    ]
+    tiny = tiny_overrides(exp)
     common = ["--config", "config_cpu.yaml", "--subset-dir", str(tiny_librispeech), "--data-dir", str(data)]
     common += ["--synthetic-copies", "0"]
     done = run(*common, "--stop-stage", "2", "--extra-speech", f"{extra}/people.jsonl:3", *tiny)
