@@ -183,7 +183,14 @@ def _evaluate(args: argparse.Namespace) -> int:
     output = args.output or Path(args.model).parent / f"decode_{Path(args.manifest).stem}.jsonl"
     settings = {"model": str(args.model), "manifest": str(args.manifest)}
     rates = evaluate(
-        recognizer, utterances, output, args.batch_seconds, args.num_workers, progress=not args.json, settings=settings
+        recognizer,
+        utterances,
+        output,
+        args.batch_seconds,
+        args.num_workers,
+        progress=not args.json,
+        settings=settings,
+        skip_bad=args.skip_bad,
     )
     if args.json:
         print(json.dumps(rates.as_dict()))
@@ -387,7 +394,9 @@ def _add_training_commands(commands: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--device", default=None, help="cpu, cuda, cuda:N (default: cuda when available)")
     evaluate.add_argument("--batch-seconds", type=_positive_float, default=200.0, help="padded audio seconds per batch")
     evaluate.add_argument("--num-workers", type=_counting_number(0), default=1, help="audio loading processes")
-    evaluate.add_argument("--skip-bad", action="store_true", help="skip bad manifest lines with a warning")
+    evaluate.add_argument(
+        "--skip-bad", action="store_true", help="skip bad manifest lines and unreadable audio with a warning each"
+    )
     evaluate.add_argument("--report", type=Path, help="also write an HTML report of the errors (see asr report)")
     evaluate.add_argument("--train-log", type=Path, help="with --report: the model's train_log.csv, plotted")
     _add_backend_option(evaluate)

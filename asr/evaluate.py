@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import json
+import logging
 from pathlib import Path
 
 import torch
@@ -15,6 +16,8 @@ from .metrics import ErrorRates, error_rates, utterance_errors
 from .recognizer import Recognizer
 from .report import settings_path
 
+log = logging.getLogger(__name__)
+
 
 def decode_utterances(
     recognizer: Recognizer,
@@ -22,16 +25,18 @@ def decode_utterances(
     max_batch_seconds: float = 200.0,
     num_workers: int = 1,
     progress: bool = True,
-) -> list[str]:
+    skip_bad: bool = False,
+) -> list[str | None]:
     """Transcripts of ``utterances`` (greedy, or beam search as the decoding config asks), in their
-    order (batched by length internally)."""
-    hypotheses: list[str] = [""] * len(utterances)
+    order (batched by length internally). A file that cannot be read stops it with its one-line
+    error (a score without it would mislead), or with ``skip_bad`` is logged and gets ``None``."""
+    hypotheses: list[str | None] = [None] * len(utterances)
     with tqdm(total=len(utterances), desc="decode", unit="utt", disable=not progress, leave=False) as bar:
         for batch in ordered_batches(utterances, recognizer.sample_rate, max_batch_seconds, num_workers):
-            usable(batch, skip_bad=False)  # a file that cannot be read would change the score: stop there
-            for index, text in zip(batch.indices, recognizer.decode(batch.waveforms, batch.sample_counts)):
-                hypotheses[index] = text
-            bar.update(len(batch.indices))
+            if usable(batch, skip_bad):
+                for index, text in zip(batch.indices, recognizer.decode(batch.waveforms, batch.sample_counts)):
+                    hypotheses[index] = text
+            bar.update(len(batch.indices) + len(batch.errors))
     return hypotheses
 
 
@@ -89,12 +94,21 @@ def evaluate(
     num_workers: int = 1,
     progress: bool = True,
     settings: dict | None = None,
+    skip_bad: bool = False,
 ) -> ErrorRates:
     """Decode ``utterances`` and score them. With ``output_path`` write one JSON line per utterance
     (audio path, duration, speaker, reference, hypothesis, word errors) and, beside it, the
     ``.settings.json`` that ``asr report`` shows: ``settings`` (e.g. model and manifest paths), the
-    backend, the decoding config, the date and the rates."""
-    hypotheses = decode_utterances(recognizer, utterances, max_batch_seconds, num_workers, progress)
+    backend, the decoding config, the date and the rates. With ``skip_bad`` an utterance whose
+    audio cannot be read is left out of the score and the files, with a warning and a count."""
+    decoded = decode_utterances(recognizer, utterances, max_batch_seconds, num_workers, progress, skip_bad)
+    unread = sum(h is None for h in decoded)
+    if unread:
+        log.warning("%d of %d utterances left out: their audio could not be read", unread, len(utterances))
+        if unread == len(utterances):
+            raise ValueError("no utterance's audio could be read: nothing to score")
+    utterances = [u for u, h in zip(utterances, decoded) if h is not None]
+    hypotheses = [h for h in decoded if h is not None]
     references = [u.text for u in utterances]
     rates = error_rates(references, hypotheses)
     if output_path is not None:

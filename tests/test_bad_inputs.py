@@ -1,6 +1,7 @@
 """Hostile and careless inputs: each gets a clear one-line error naming the file, and nothing leaks."""
 
 import dataclasses
+import json
 import os
 import re
 import struct
@@ -631,3 +632,24 @@ def test_a_training_whose_weights_stop_being_finite_stops_and_writes_no_model(ti
     with pytest.raises(TrainingDiverged, match=r"training diverged at step \d+ .*no model written"):
         train(tiny_config)
     assert not (Path(tiny_config.train.exp_dir) / "model.pt").exists()
+
+
+def test_evaluate_skip_bad_leaves_out_unreadable_audio_and_scores_the_rest(untrained_model_config, tmp_path):
+    model_path = save_untrained_model(untrained_model_config, tmp_path / "m.pt")
+    write_wav(tmp_path / "a.wav", np.zeros(16000, np.float32))
+    write_wav(tmp_path / "b.wav", np.zeros(8000, np.float32))
+    (tmp_path / "empty.wav").write_bytes(b"")
+    manifest = tmp_path / "m.jsonl"
+    rows = [{"audio_filepath": f, "duration": 1.0, "text": "one"} for f in ("a.wav", "empty.wav", "b.wav")]
+    manifest.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    output = tmp_path / "decode.jsonl"
+    strict = run_asr("evaluate", str(model_path), str(manifest), "--output", str(output))
+    assert strict.returncode == 2 and strict.stderr.strip().splitlines()[-1].endswith("empty.wav: empty file (0 bytes)")
+    skipped = run_asr("evaluate", str(model_path), str(manifest), "--output", str(output), "--skip-bad")
+    assert skipped.returncode == 0, skipped.stderr
+    assert "1 of 3 utterances left out: their audio could not be read" in skipped.stderr
+    assert "(2 utterances)" in skipped.stdout
+    assert [json.loads(line)["audio_filepath"] for line in output.read_text().splitlines()] == [
+        str(tmp_path / "a.wav"),
+        str(tmp_path / "b.wav"),
+    ]
