@@ -14,6 +14,7 @@ import contextlib
 import copy
 import io
 import json
+import logging
 import os
 import sys
 import tempfile
@@ -29,6 +30,8 @@ from . import files
 from .features import _LOG_FLOOR, LogMel
 from .model import CTCModel, bidirectional_layers
 from .version import __version__
+
+log = logging.getLogger(__name__)
 
 FORMATS = ("onnx", "torchscript")
 BACKENDS = ("torch", "onnxruntime", "torchscript")
@@ -219,8 +222,6 @@ def _quantize_onnx(proto):
     products (ONNX Runtime's dynamic quantization). ONNX Runtime's integer convolution is slower
     than its float one, so the two small convolutions stay float, as do the DFT and the mel
     filterbank products: the spectrum spans too many decades for int8."""
-    import logging
-
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
@@ -266,6 +267,8 @@ def export(
     if fmt not in FORMATS:
         raise ExportError(f"export format must be one of {', '.join(FORMATS)}, not {fmt!r}")
     out = Path(out)
+    for stale in files.remove_stale_temporaries(out.parent, out.name):  # what a killed export of it left
+        log.info("removed %s, left by an interrupted export", stale.name)
     (export_onnx if fmt == "onnx" else export_torchscript)(frontend, model, config, characters, out, int8)
     return out
 

@@ -653,3 +653,16 @@ def test_evaluate_skip_bad_leaves_out_unreadable_audio_and_scores_the_rest(untra
         str(tmp_path / "a.wav"),
         str(tmp_path / "b.wav"),
     ]
+
+
+def test_an_export_removes_what_a_killed_export_of_the_same_file_left(untrained_model_config, tmp_path):
+    import asr
+
+    model = asr.load_model(save_untrained_model(untrained_model_config, tmp_path / "m.pt"), device="cpu")
+    left = tmp_path / ".model.onnx.k3x9q.tmp"  # as atomic_write names its temporary file
+    left.write_bytes(b"")
+    other = tmp_path / ".other.onnx.a1b2c.tmp"  # another file's: not this export's business
+    other.write_bytes(b"")
+    assert model.export(tmp_path / "model.onnx", "onnx") == tmp_path / "model.onnx"
+    assert not left.exists() and other.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([".other.onnx.a1b2c.tmp", "m.pt", "model.onnx"])
