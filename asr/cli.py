@@ -319,13 +319,23 @@ class _LiveDisplay:
             self.last = update.partial
 
 
+MAX_TRANSCRIPT_BYTES = 10 << 20  # align's transcript: far more words than an hour of speech holds
+
+
 def _align(args: argparse.Namespace) -> int:
     from .audio import load_audio
+    from .files import open_text
     from .recognizer import load_model
     from .transcribe import words_to_transcription
     from .writers import WRITERS
 
-    text = sys.stdin.read() if args.transcript == "-" else Path(args.transcript).read_text(encoding="utf-8")
+    if args.transcript == "-":
+        text = sys.stdin.read(MAX_TRANSCRIPT_BYTES + 1)
+        if len(text) > MAX_TRANSCRIPT_BYTES:
+            raise ValueError(f"standard input: a transcript of more than {MAX_TRANSCRIPT_BYTES:,} characters")
+    else:
+        with open_text(args.transcript, MAX_TRANSCRIPT_BYTES) as transcript:
+            text = transcript.read()
     recognizer = load_model(args.model, device=args.device)
     samples = load_audio(args.audio, recognizer.sample_rate)
     words = recognizer.align(samples, text)

@@ -11,6 +11,27 @@ from pathlib import Path
 from typing import IO
 
 TEMPORARY_SUFFIX = ".tmp"  # atomic_write's files before their rename: ".NAME.RANDOM.tmp"
+MAX_TEXT_BYTES = 4 << 30  # text inputs (LM text, counts, transcripts) read at most
+
+
+@contextlib.contextmanager
+def open_text(path: str | Path, max_bytes: int = MAX_TEXT_BYTES) -> Iterator[IO[str]]:
+    """``path`` opened as UTF-8 text, if it is a regular file of at most ``max_bytes``: a FIFO or a
+    device (``/dev/zero``) could block or never end. Otherwise, and for bytes that are not UTF-8,
+    a one-line error naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: no such file")
+        raise ValueError(f"{path}: not a regular file")
+    size = path.stat().st_size
+    if size > max_bytes:
+        raise ValueError(f"{path}: {size:,} bytes, more than the {max_bytes:,} a text input may hold")
+    try:
+        with path.open(encoding="utf-8") as text:
+            yield text
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: not UTF-8 text") from None
 
 
 def _current_umask() -> int:

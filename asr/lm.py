@@ -25,7 +25,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Callable
 
-from .files import atomic_write
+from .files import atomic_write, open_text
 from .text import normalize_text
 
 log = logging.getLogger(__name__)
@@ -38,7 +38,7 @@ FALLBACK_DISCOUNTS = (0.5, 1.0, 1.5)  # lmplz --discount_fallback's, for orders 
 def read_sentences(path: str | Path) -> list[list[str]]:
     """Normalised sentences of a text file, one per non-empty line, or the ``text`` fields of a
     JSON-lines manifest (a path ending in ``.jsonl``)."""
-    with open(path, encoding="utf-8") as f:
+    with open_text(path) as f:
         lines = list(f)
     if str(path).endswith(".jsonl"):
         texts = []
@@ -174,7 +174,7 @@ def read_counts(path: str | Path, words_per_entry: int) -> dict[tuple[str, ...],
     """``words_per_entry`` words then a count per line (``the 23135851162``, ``of the 4116...``),
     words normalised like transcripts; entries that normalise to the same words are added up."""
     counts: Counter = Counter()
-    with open(path, encoding="utf-8") as lines:
+    with open_text(path) as lines:
         for number, line in enumerate(lines, start=1):
             fields = line.split()
             if not fields:

@@ -666,3 +666,25 @@ def test_an_export_removes_what_a_killed_export_of_the_same_file_left(untrained_
     assert model.export(tmp_path / "model.onnx", "onnx") == tmp_path / "model.onnx"
     assert not left.exists() and other.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([".other.onnx.a1b2c.tmp", "m.pt", "model.onnx"])
+
+
+def test_text_inputs_no_regular_file_or_not_utf8_get_one_line_errors(untrained_model_config, tmp_path, capsys):
+    from asr.cli import main
+
+    model = save_untrained_model(untrained_model_config, tmp_path / "m.pt")
+    audio = write_wav(tmp_path / "a.wav", np.zeros(16000, np.float32))
+    (tmp_path / "latin1.txt").write_bytes("caf\xe9 au lait\n".encode("latin-1"))
+    os.mkfifo(tmp_path / "fifo")  # reading it would wait for a writer forever
+    cases = [
+        (["lm", "build", "/dev/zero", str(tmp_path / "o.arpa")], "/dev/zero: not a regular file"),
+        (["lm", "build", "--counts", "/dev/zero,/dev/zero", str(tmp_path / "o.arpa")], "/dev/zero: not a regular file"),
+        (["lm", "build", str(tmp_path / "latin1.txt"), str(tmp_path / "o.arpa")], "latin1.txt: not UTF-8 text"),
+        (["align", str(model), str(audio), "/dev/zero"], "/dev/zero: not a regular file"),
+        (["align", str(model), str(audio), str(tmp_path / "fifo")], "fifo: not a regular file"),
+        (["align", str(model), str(audio), str(tmp_path)], f"{tmp_path}: not a regular file"),
+    ]
+    for argv, message in cases:
+        assert main(argv) == 2, argv
+        error = capsys.readouterr().err
+        assert error.endswith(f"{message}\n") and len(error.splitlines()) == 1, (argv, error)
+    assert not (tmp_path / "o.arpa").exists()
