@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from .checkpoint import ModelFileError
+from .files import check_output
 
 
 def _counting_number(minimum: int):
@@ -109,6 +110,8 @@ def _lm_build(args: argparse.Namespace) -> int:
     from .lm import build_arpa, build_arpa_from_counts, read_sentences, symspellpy_count_files
     from .text import DEFAULT_CHARACTERS
 
+    for output in [*args.paths[-1:], *([args.lexicon] if args.lexicon else [])]:
+        check_output(output)
     if args.counts:
         if len(args.paths) != 1:
             raise ValueError("asr lm build --counts takes one path, the ARPA file to write")
@@ -136,6 +139,7 @@ def _tune_lm(args: argparse.Namespace) -> int:
     from .evaluate import tune_lm
     from .recognizer import load_model
 
+    out = check_output(args.out or Path(args.model))
     recognizer = load_model(args.model, device=args.device)
     utterances = read_manifest(args.manifest, None, skip_bad=args.skip_bad)
     lexicon = str(Path(args.lexicon).resolve()) if args.lexicon else ""
@@ -143,7 +147,6 @@ def _tune_lm(args: argparse.Namespace) -> int:
     print("lm_weight\tword_score\twer\tcer")
     for weight, score, rates in results:
         print(f"{weight:g}\t{score:g}\t{100 * rates.wer:.2f}\t{100 * rates.cer:.2f}")
-    out = args.out or Path(args.model)
     recognizer.save(out)
     best = results[0]
     print(f"best: lm_weight {best[0]:g}, word_score {best[1]:g}: {best[2]}; stored in {out}", file=sys.stderr)
@@ -180,7 +183,9 @@ def _evaluate(args: argparse.Namespace) -> int:
     recognizer = load_model(args.model, device=args.device, backend=args.backend)
     _apply_decoding_options(recognizer, args)
     utterances = read_manifest(args.manifest, None, skip_bad=args.skip_bad)
-    output = args.output or Path(args.model).parent / f"decode_{Path(args.manifest).stem}.jsonl"
+    output = check_output(args.output or Path(args.model).parent / f"decode_{Path(args.manifest).stem}.jsonl")
+    if args.report:
+        check_output(args.report)
     settings = {"model": str(args.model), "manifest": str(args.manifest)}
     rates = evaluate(
         recognizer,
@@ -207,6 +212,8 @@ def _evaluate(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     from .report import ReportOptions, write_report
 
+    if args.output:
+        check_output(args.output)
     options = ReportOptions(
         worst=args.worst,
         sample=args.sample,
@@ -238,6 +245,8 @@ def _transcribe(args: argparse.Namespace) -> int:
             inputs.extend(found)
         else:
             inputs.append(path)  # a missing or unreadable file is reported when it is read
+    if args.output_dir is not None:
+        check_output(args.output_dir, folder=True)
     if args.output_dir is None and args.format in ("srt", "vtt", "tsv") and len(inputs) > 1:
         raise ValueError(f"--format {args.format} for several inputs needs --output-dir (one file per input)")
     if args.threads:
@@ -355,6 +364,7 @@ def _export_model(args: argparse.Namespace) -> int:
     from .config import apply_overrides, config_from_dict, config_to_dict
     from .recognizer import load_model
 
+    check_output(args.out)
     recognizer = load_model(args.checkpoint, device="cpu")
     for item in args.overrides:
         if not item.startswith("decoding."):
@@ -368,6 +378,7 @@ def _export_model(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     from .recognizer import load_model
 
+    check_output(args.out)
     recognizer = load_model(args.model, device="cpu", backend="torch")
     print(recognizer.export(args.out, args.format, args.int8))
     return 0
@@ -578,6 +589,10 @@ def main(argv: list[str] | None = None) -> int:
         return args.run(args)
     except (ValueError, ModelFileError, FileNotFoundError) as error:  # our errors name the file and the problem
         print(f"asr: error: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:  # the system's (permissions, a full disk, ...): its file and its words
+        where = f"{error.filename}: " if error.filename else ""
+        print(f"asr: error: {where}{error.strerror or error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("asr: interrupted", file=sys.stderr)

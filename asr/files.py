@@ -14,6 +14,23 @@ TEMPORARY_SUFFIX = ".tmp"  # atomic_write's files before their rename: ".NAME.RA
 MAX_TEXT_BYTES = 4 << 30  # text inputs (LM text, counts, transcripts) read at most
 
 
+def check_output(path: str | Path, folder: bool = False) -> Path:
+    """``path`` if a file (or with ``folder``, a folder) can be written there; else, before any
+    work is done, a one-line error naming it: a folder where a file goes (or a file where a folder
+    goes), a parent that is a file, or a parent folder this process may not write in."""
+    path = Path(path)
+    if path.exists() and path.is_dir() != folder:
+        raise ValueError(f"{path}: a file, not a folder" if folder else f"{path}: a folder, not a file")
+    parent = path if folder else path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise ValueError(f"{path}: {parent} is a file, not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ValueError(f"{path}: no permission to write in {parent}")
+    return path
+
+
 @contextlib.contextmanager
 def open_text(path: str | Path, max_bytes: int = MAX_TEXT_BYTES) -> Iterator[IO[str]]:
     """``path`` opened as UTF-8 text, if it is a regular file of at most ``max_bytes``: a FIFO or a

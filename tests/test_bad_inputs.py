@@ -688,3 +688,34 @@ def test_text_inputs_no_regular_file_or_not_utf8_get_one_line_errors(untrained_m
         error = capsys.readouterr().err
         assert error.endswith(f"{message}\n") and len(error.splitlines()) == 1, (argv, error)
     assert not (tmp_path / "o.arpa").exists()
+
+
+def test_an_output_path_that_cannot_be_written_is_refused_before_any_work(untrained_model_config, tmp_path, capsys):
+    from asr.cli import main
+
+    model = str(save_untrained_model(untrained_model_config, tmp_path / "m.pt"))
+    write_wav(tmp_path / "a.wav", np.zeros(16000, np.float32))
+    manifest = tmp_path / "m.jsonl"
+    manifest.write_text(json.dumps({"audio_filepath": "a.wav", "duration": 1.0, "text": "one"}) + "\n")
+    (tmp_path / "text.txt").write_text("one two\n")
+    folder, file = tmp_path / "folder", tmp_path / "file"
+    folder.mkdir()
+    file.write_text("x\n")
+    text = str(tmp_path / "text.txt")
+    cases = [
+        (["export", model, str(folder)], f"{folder}: a folder, not a file"),
+        (["export", model, str(file / "m.onnx")], f"{file / 'm.onnx'}: {file} is a file, not a folder"),
+        (["export-model", model, str(folder)], f"{folder}: a folder, not a file"),
+        (["evaluate", model, str(manifest), "--output", str(folder)], f"{folder}: a folder, not a file"),
+        (["evaluate", model, str(manifest), "--report", str(folder)], f"{folder}: a folder, not a file"),
+        (["tune-lm", model, str(manifest), "--lm", "x.arpa", "--out", str(folder)], f"{folder}: a folder, not a file"),
+        (["lm", "build", text, str(folder)], f"{folder}: a folder, not a file"),
+        (["lm", "build", text, "o.arpa", "--lexicon", str(folder)], f"{folder}: a folder, not a file"),
+        (["transcribe", model, str(tmp_path / "a.wav"), "--output-dir", str(file)], f"{file}: a file, not a folder"),
+    ]
+    for argv, message in cases:
+        assert main(argv) == 2, argv
+        error = capsys.readouterr().err
+        assert error.endswith(f"asr: error: {message}\n") and error.count("\n") == 1, (argv, error)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.wav", "file", "folder", "m.jsonl", "m.pt", "text.txt"]
+    assert not any(folder.iterdir())
