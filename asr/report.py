@@ -23,6 +23,7 @@ from pathlib import Path
 
 import jiwer
 
+from .files import open_text
 from .metrics import ErrorRates, error_rates
 
 # Browsers play these containers; other formats are listed without a player.
@@ -85,7 +86,7 @@ def read_decode_file(path: str | Path) -> list[DecodedUtterance]:
     if not path.is_file():
         raise ReportError(f"{path}: no such decode file")
     utterances = []
-    with path.open(encoding="utf-8") as lines:
+    with open_text(path) as lines:
         for number, line in enumerate(lines, 1):
             if not line.strip():
                 continue
@@ -114,6 +115,19 @@ def read_decode_file(path: str | Path) -> list[DecodedUtterance]:
     return utterances
 
 
+def read_settings(path: Path) -> dict:
+    """A decode file's settings (what ``asr evaluate`` wrote beside it); :class:`ReportError` for
+    one that is not a JSON object."""
+    with open_text(path) as f:
+        try:
+            settings = json.load(f)
+        except json.JSONDecodeError:
+            raise ReportError(f"{path}: not JSON (a decode file's settings)") from None
+    if not isinstance(settings, dict):
+        raise ReportError(f"{path}: not a decode file's settings (a JSON object)")
+    return settings
+
+
 def read_train_log(path: str | Path) -> dict[str, list[tuple[float, float]]]:
     """Series (step, value) from ``train_log.csv``: loss, lr, grad_norm; dev_wer and dev_cer from the
     ``dev_log.csv`` beside it when there is one."""
@@ -127,7 +141,7 @@ def read_train_log(path: str | Path) -> dict[str, list[tuple[float, float]]]:
     ):
         if not log_path.is_file():
             continue
-        with log_path.open(newline="", encoding="utf-8") as f:
+        with open_text(log_path) as f:
             reader = csv.DictReader(f)
             if "step" not in (reader.fieldnames or []):
                 raise ReportError(f"{log_path}: not a training log (no step column)")
@@ -523,9 +537,7 @@ def write_report(
     """Read ``decode_path`` (and its settings and ``train_log`` when given), write the page to ``output``."""
     decode_path = Path(decode_path)
     utterances = read_decode_file(decode_path)
-    settings = {}
-    if settings_path(decode_path).is_file():
-        settings = json.loads(settings_path(decode_path).read_text(encoding="utf-8"))
+    settings = read_settings(settings_path(decode_path)) if settings_path(decode_path).is_file() else {}
     series = read_train_log(train_log) if train_log else None
     page = build_report(utterances, decode_path, settings, series, options)
     output = Path(output)

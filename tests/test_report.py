@@ -173,3 +173,21 @@ def test_the_page_renders_in_a_headless_browser(tmp_path):
     image = Image.open(shot)
     pixels = np.asarray(image.convert("L"))
     assert image.size[0] >= 800 and pixels.std() > 5  # something was drawn, not a blank page
+
+
+def test_a_settings_file_or_decode_file_that_is_not_what_it_should_be_gives_a_one_line_error(tmp_path, capsys):
+    from asr.cli import main
+
+    good = write_decode(tmp_path / "good.jsonl", [{"reference": "a b", "hypothesis": "a"}])
+    for text, message in [("[1, 2]", "not a decode file's settings (a JSON object)"), ("{oops", "not JSON")]:
+        (tmp_path / "good.settings.json").write_text(text)
+        assert main(["report", str(good), "-o", str(tmp_path / "r.html")]) == 2
+        error = capsys.readouterr().err
+        assert error == f"asr: error: {tmp_path / 'good.settings.json'}: {message}" + (
+            " (a decode file's settings)\n" if message == "not JSON" else "\n"
+        )
+    latin = tmp_path / "latin.jsonl"
+    latin.write_bytes('{"reference": "caf\xe9", "hypothesis": "cafe"}\n'.encode("latin-1"))
+    assert main(["report", str(latin), "-o", str(tmp_path / "r.html")]) == 2
+    assert capsys.readouterr().err == f"asr: error: {latin}: not UTF-8 text\n"
+    assert not (tmp_path / "r.html").exists()
