@@ -7,6 +7,7 @@ Both are ``torch.save`` dicts of tensors and plain values, read back with
 from __future__ import annotations
 
 import pickle
+import re
 from pathlib import Path
 from typing import Any
 
@@ -48,12 +49,14 @@ def _load(path: str | Path) -> dict:
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
-        if "Unsupported global" not in str(error):  # torch's words for a pickled object, not for garbage
+        # torch's words for a pickled object ("Unsupported global: GLOBAL x.y", since 2.x "unsupported
+        # GLOBAL x.y"), not for garbage; its own advice, weights_only=False, would run the file's code
+        named = re.search(r"unsupported global:? (?:GLOBAL )?([\w.]+)", str(error), re.IGNORECASE)
+        if named is None:
             raise ModelFileError(f"{path}: not a model file or checkpoint (not a torch.save file)") from None
-        # torch's own text here suggests weights_only=False, which would run the file's code
         raise ModelFileError(
-            f"{path}: not a safe model file: it holds Python objects other than tensors and plain values, "
-            "which could run code when loaded, so it is refused"
+            f"{path}: not a safe model file: it holds Python objects other than tensors and plain values "
+            f"({named.group(1)}), which could run code when loaded, so it is refused"
         ) from None
     except Exception as error:  # noqa: BLE001 - zip and read errors all mean "not ours"
         reason = str(error).splitlines()[0] if str(error) else ""

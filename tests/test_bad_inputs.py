@@ -360,7 +360,12 @@ class _Runs:  # pickled by reference: loading it with weights_only=False would i
         return (print, ("this ran",))
 
 
-@pytest.mark.parametrize("kind", ["directory", "symlink loop", "fifo", "pickle with code"])
+class _RunsShell:  # os.system: torch names its module as blocked, in other words than print's
+    def __reduce__(self):
+        return (os.system, ("echo this ran",))
+
+
+@pytest.mark.parametrize("kind", ["directory", "symlink loop", "fifo", "pickle with code", "pickle with os.system"])
 def test_what_is_not_a_model_file_gets_a_one_line_error(tmp_path, kind):
     import os
 
@@ -370,6 +375,7 @@ def test_what_is_not_a_model_file_gets_a_one_line_error(tmp_path, kind):
         "symlink loop": "no such file",
         "fifo": "not a regular file",
         "pickle with code": "not a safe model file",
+        "pickle with os.system": "other than tensors and plain values (posix.system), which could run code",
     }[kind]
     if kind == "directory":
         path.mkdir()
@@ -379,7 +385,7 @@ def test_what_is_not_a_model_file_gets_a_one_line_error(tmp_path, kind):
     elif kind == "fifo":
         os.mkfifo(path)
     else:
-        torch.save({"format": "asr-model", "payload": _Runs()}, path)
+        torch.save({"format": "asr-model", "payload": _Runs() if kind == "pickle with code" else _RunsShell()}, path)
     audio = write_wav(tmp_path / "a.wav", np.zeros(16000, np.float32))
     result = run_asr("transcribe", str(path), str(audio))
     assert result.returncode == 2 and expected in result.stderr and str(path) in result.stderr, result.stderr
