@@ -185,12 +185,11 @@ Check = tuple[str, Any, bool, str]  # key, value, whether it is acceptable, what
 
 def _range_checks(config: Config) -> list[Check]:
     """Every value with a meaningful range, checked (the ``decoding`` section checks itself)."""
-    return _input_and_model_checks(config) + _training_checks(config)
+    return _corpus_checks(config.data) + _input_and_model_checks(config) + _training_checks(config)
 
 
-def _input_and_model_checks(config: Config) -> list[Check]:
-    """The ``data``, ``features``, ``specaugment`` and ``model`` sections."""
-    d, f, s, m = config.data, config.features, config.specaugment, config.model
+def _corpus_checks(d: DataConfig) -> list[Check]:
+    """``data.train_manifests``: one way of naming the training data, weights, paths, names."""
     names = corpus_names(d)
     return [
         (
@@ -208,6 +207,13 @@ def _input_and_model_checks(config: Config) -> list[Check]:
             for i, c in enumerate(d.train_manifests)
         ],
         ("data.train_manifests", names, len(set(names)) == len(names), "corpora of different names"),
+    ]
+
+
+def _input_and_model_checks(config: Config) -> list[Check]:
+    """The ``data``, ``features``, ``specaugment`` and ``model`` sections."""
+    d, f, s, m = config.data, config.features, config.specaugment, config.model
+    return [
         (
             "data.vocabulary",
             d.vocabulary,
