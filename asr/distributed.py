@@ -4,15 +4,25 @@ from __future__ import annotations
 
 import io
 import os
+import re
 
 import torch
 import torch.distributed as dist
 
 
 def pick_device(device: str | None = "auto") -> torch.device:
-    """``cuda`` when available for ``auto``/``None``, else the device named."""
+    """``cuda`` when available for ``auto``/``None``, else the device named: ``cpu``, ``cuda`` or
+    ``cuda:N`` (a one-line ValueError for any other name, or for a GPU that is not there)."""
     if device in (None, "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cpu":
+        return torch.device("cpu")
+    if not re.fullmatch(r"cuda(:\d+)?", str(device)):
+        raise ValueError(f"device must be auto, cpu, cuda or cuda:N, not {device!r}")
+    index = int(device.partition(":")[2] or 0)
+    if not torch.cuda.is_available() or index >= torch.cuda.device_count():
+        visible = torch.cuda.device_count()
+        raise ValueError(f"device {device}: no such CUDA GPU here ({visible} visible); use cpu or auto")
     return torch.device(device)
 
 
@@ -23,6 +33,13 @@ def setup_distributed(device: str = "auto") -> tuple[int, int, torch.device]:
     if world_size == 1:
         return 0, 1, pick_device(device)
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if device.startswith("cuda:"):  # each process takes its local rank's GPU
+        raise ValueError(
+            f"train.device={device} names one GPU, but under torchrun each process takes the GPU of its "
+            "local rank: use cuda (or auto), or cpu"
+        )
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("train.device=cuda but no CUDA GPU is available: use cpu or auto")
     use_cuda = torch.cuda.is_available() and device in ("auto", "cuda")
     if use_cuda and local_rank >= torch.cuda.device_count():
         raise RuntimeError(

@@ -105,3 +105,26 @@ def test_more_processes_than_gpus_is_refused_with_a_clear_error(monkeypatch):
     monkeypatch.setenv("LOCAL_RANK", "1")
     with pytest.raises(RuntimeError, match="1 GPU.*at most one process per GPU, or set train.device=cpu"):
         setup_distributed(Config().train.device)
+
+
+def test_a_device_name_that_is_no_device_here_gets_a_one_line_error(monkeypatch):
+    from asr.distributed import pick_device
+
+    assert pick_device("cpu") == torch.device("cpu")
+    with pytest.raises(ValueError, match="device must be auto, cpu, cuda or cuda:N, not 'banana'"):
+        pick_device("banana")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert pick_device("cuda:1") == torch.device("cuda:1")
+    with pytest.raises(ValueError, match=r"device cuda:2: no such CUDA GPU here \(2 visible\)"):
+        pick_device("cuda:2")
+
+
+def test_one_named_gpu_under_torchrun_is_refused_instead_of_training_on_the_cpu(monkeypatch):
+    # Seen: train.device=cuda:1 under torchrun fell through to gloo on the CPU, silently.
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("LOCAL_RANK", "0")
+    with pytest.raises(ValueError, match="train.device=cuda:1 names one GPU, but under torchrun"):
+        setup_distributed("cuda:1")
