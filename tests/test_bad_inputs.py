@@ -725,3 +725,12 @@ def test_an_output_path_that_cannot_be_written_is_refused_before_any_work(untrai
         assert error.endswith(f"asr: error: {message}\n") and error.count("\n") == 1, (argv, error)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.wav", "file", "folder", "m.jsonl", "m.pt", "text.txt"]
     assert not any(folder.iterdir())
+
+
+def test_export_model_refuses_a_decoding_override_no_decoding_can_use(untrained_model_config, tmp_path, capsys):
+    from asr.cli import main
+
+    model = str(save_untrained_model(untrained_model_config, tmp_path / "m.pt"))
+    assert main(["export-model", model, str(tmp_path / "out.pt"), "decoding.beam_size=-1"]) == 2
+    assert capsys.readouterr().err == "asr: error: decoding.beam_size must be a whole number, 1 or more, not -1\n"
+    assert not (tmp_path / "out.pt").exists()
