@@ -191,8 +191,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         recognizer,
         utterances,
         output,
-        args.batch_seconds,
-        args.num_workers,
+        args.batch_size,
         progress=not args.json,
         settings=settings,
         skip_bad=args.skip_bad,
@@ -413,8 +412,9 @@ def _add_training_commands(commands: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--json", action="store_true", help="print one JSON object (rates as fractions)")
     evaluate.add_argument("--output", type=Path, help="per-utterance results (default: beside the model)")
     evaluate.add_argument("--device", default=None, help="cpu, cuda, cuda:N (default: cuda when available)")
-    evaluate.add_argument("--batch-seconds", type=_positive_float, default=200.0, help="padded audio seconds per batch")
-    evaluate.add_argument("--num-workers", type=_counting_number(0), default=1, help="audio loading processes")
+    evaluate.add_argument(
+        "--batch-size", type=_counting_number(1), default=16, help="chunks (of up to 30 s) decoded together"
+    )
     evaluate.add_argument(
         "--skip-bad", action="store_true", help="skip bad manifest lines and unreadable audio with a warning each"
     )

@@ -145,8 +145,9 @@ class DecodingConfig:
     cut_search_seconds: float = 5.0  # a cut goes at the quietest point within this window before the limit
     silence_db: float = -65.0  # output frames in audio quieter than this (dBFS RMS, +-0.2 s) give no text
     vad: str = "silero"  # silero | off: output frames the voice-activity detector calls non-speech give no text
-    vad_threshold: float = 0.5  # Silero's speech probability above which a stretch is speech
+    vad_threshold: float = 0.3  # Silero's speech probability above which a stretch is speech
     vad_pad_seconds: float = 0.3  # frames this close to speech are kept (words' soft edges)
+    vad_loud_db: float = 15.0  # sound this far above the recording's noise floor is kept as speech too (0: off)
     word_break_seconds: float = 0.3  # this much silence (blank frames) ends a word even without a space
     segment_pause_seconds: float = 0.6  # a pause this long between words starts a new segment
     max_segment_seconds: float = 10.0  # segments (subtitle lines) are at most about this long
@@ -365,12 +366,10 @@ def _decoding_checks(c: DecodingConfig) -> list[Check]:
             _number(c.vad_threshold) and 0 < c.vad_threshold < 1,
             "between 0 and 1",
         ),
-        (
-            "decoding.vad_pad_seconds",
-            c.vad_pad_seconds,
-            _number(c.vad_pad_seconds) and c.vad_pad_seconds >= 0,
-            "0 or more",
-        ),
+        *[
+            (f"decoding.{key}", getattr(c, key), _number(getattr(c, key)) and getattr(c, key) >= 0, "0 or more")
+            for key in ("vad_pad_seconds", "vad_loud_db")
+        ],
         *[
             (f"decoding.{key}", getattr(c, key), _number(getattr(c, key)) and getattr(c, key) > 0, "positive")
             for key in ("word_break_seconds", "segment_pause_seconds", "max_segment_seconds", "max_audio_seconds")

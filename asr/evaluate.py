@@ -9,12 +9,14 @@ import logging
 from pathlib import Path
 
 import torch
-from tqdm import tqdm
 
-from .data import Utterance, ordered_batches, usable
+from .audio import AudioError
+from .data import Utterance
 from .metrics import ErrorRates, error_rates, utterance_errors
 from .recognizer import Recognizer
 from .report import settings_path
+from .results import Transcription
+from .transcribe import model_outputs, speech_log_probs, transcribe_stream
 
 log = logging.getLogger(__name__)
 
@@ -22,39 +24,36 @@ log = logging.getLogger(__name__)
 def decode_utterances(
     recognizer: Recognizer,
     utterances: list[Utterance],
-    max_batch_seconds: float = 200.0,
-    num_workers: int = 1,
+    batch_size: int = 16,
     progress: bool = True,
     skip_bad: bool = False,
 ) -> list[str | None]:
-    """Transcripts of ``utterances`` (greedy, or beam search as the decoding config asks), in their
-    order (batched by length internally). A file that cannot be read stops it with its one-line
-    error (a score without it would mislead), or with ``skip_bad`` is logged and gets ``None``."""
-    hypotheses: list[str | None] = [None] * len(utterances)
-    with tqdm(total=len(utterances), desc="decode", unit="utt", disable=not progress, leave=False) as bar:
-        for batch in ordered_batches(utterances, recognizer.sample_rate, max_batch_seconds, num_workers):
-            if usable(batch, skip_bad):
-                for index, text in zip(batch.indices, recognizer.decode(batch.waveforms, batch.sample_counts)):
-                    hypotheses[index] = text
-            bar.update(len(batch.indices) + len(batch.errors))
+    """What ``asr transcribe`` writes for each of ``utterances``, in their order: the same reading,
+    chunking, silence gate, voice activity and decoder (:func:`asr.transcribe.transcribe_stream`),
+    so that a score is the score of what users get. A file that cannot be read stops it with its
+    one-line error (a score without it would mislead), or with ``skip_bad`` is logged and gets ``None``."""
+    paths = [u.audio_filepath for u in utterances]
+    hypotheses: list[str | None] = []
+    for result in transcribe_stream(recognizer, paths, batch_size, progress=progress):
+        if result.error and not skip_bad:
+            raise AudioError(result.error)
+        if result.error:
+            log.warning("skipping %s", result.error)
+        hypotheses.append(None if result.error else result.text)
     return hypotheses
 
 
-def utterance_log_probs(
-    recognizer: Recognizer,
-    utterances: list[Utterance],
-    max_batch_seconds: float = 200.0,
-    num_workers: int = 1,
-    progress: bool = True,
+def speech_outputs(
+    recognizer: Recognizer, utterances: list[Utterance], batch_size: int = 16, progress: bool = True
 ) -> list[torch.Tensor]:
-    """Each utterance's (frames, vocab) CTC log-probabilities, on the CPU, in input order."""
-    outputs: list[torch.Tensor] = [torch.empty(0)] * len(utterances)
-    batches = ordered_batches(utterances, recognizer.sample_rate, max_batch_seconds, num_workers)
-    for batch in tqdm(batches, desc="acoustic model", unit="batch", disable=not progress, leave=False):
-        usable(batch, skip_bad=False)
-        log_probs, lengths = recognizer.log_probs(batch.waveforms, batch.sample_counts)
-        for row, (index, length) in enumerate(zip(batch.indices, lengths.tolist())):
-            outputs[index] = log_probs[row, :length].cpu()
+    """Each utterance's (frames, vocab) CTC log-probabilities as transcription's decoder sees them
+    (non-speech frames blanked: :func:`asr.transcribe.speech_log_probs`), in input order."""
+    config = recognizer.config.decoding
+    outputs = []
+    for item in model_outputs(recognizer, [u.audio_filepath for u in utterances], batch_size, progress=progress):
+        if isinstance(item, Transcription):
+            raise AudioError(item.error)
+        outputs.append(speech_log_probs(recognizer, item.samples, item.log_probs, config, item.speech)[0])
     return outputs
 
 
@@ -67,18 +66,20 @@ def tune_lm(
     word_scores: list[float] = (-1.0, 0.0, 1.0, 2.0),
     progress: bool = True,
 ) -> list[tuple[float, float, ErrorRates]]:
-    """Beam-search WER on ``utterances`` for every (LM weight, word score) pair, best first.
+    """Beam-search WER on ``utterances`` for every (LM weight, word score) pair, best first, of the
+    words transcription would write (the same non-speech frames blanked).
 
     The acoustic model runs once; only the search is repeated. The recognizer's decoding config
     is left set to the best pair (with ``lm`` and ``lexicon``)."""
-    outputs = utterance_log_probs(recognizer, utterances, progress=progress)
+    outputs = speech_outputs(recognizer, utterances, progress=progress)
     references = [u.text for u in utterances]
     searched = dataclasses.replace(recognizer.config.decoding, lm=lm, lexicon=lexicon, method="beam")
     results = []
     for weight in lm_weights:
         for score in word_scores:
             decoder = recognizer.decoder(dataclasses.replace(searched, lm_weight=weight, word_score=score))
-            hypotheses = [decoder(out[None], torch.tensor([len(out)]))[0] for out in outputs]
+            words = [decoder.words(out[None], torch.tensor([len(out)]), recognizer.frame_seconds)[0] for out in outputs]
+            hypotheses = [" ".join(w.word for w in utterance_words) for utterance_words in words]
             results.append((weight, score, error_rates(references, hypotheses)))
     results.sort(key=lambda r: (r[2].wer, r[2].cer))
     best = dataclasses.replace(searched, lm_weight=results[0][0], word_score=results[0][1])
@@ -90,18 +91,18 @@ def evaluate(
     recognizer: Recognizer,
     utterances: list[Utterance],
     output_path: str | Path | None = None,
-    max_batch_seconds: float = 200.0,
-    num_workers: int = 1,
+    batch_size: int = 16,
     progress: bool = True,
     settings: dict | None = None,
     skip_bad: bool = False,
 ) -> ErrorRates:
-    """Decode ``utterances`` and score them. With ``output_path`` write one JSON line per utterance
+    """Transcribe ``utterances`` as ``asr transcribe`` does (:func:`decode_utterances`) and score
+    them. With ``output_path`` write one JSON line per utterance
     (audio path, duration, speaker, reference, hypothesis, word errors) and, beside it, the
     ``.settings.json`` that ``asr report`` shows: ``settings`` (e.g. model and manifest paths), the
     backend, the decoding config, the date and the rates. With ``skip_bad`` an utterance whose
     audio cannot be read is left out of the score and the files, with a warning and a count."""
-    decoded = decode_utterances(recognizer, utterances, max_batch_seconds, num_workers, progress, skip_bad)
+    decoded = decode_utterances(recognizer, utterances, batch_size, progress, skip_bad)
     unread = sum(h is None for h in decoded)
     if unread:
         log.warning("%d of %d utterances left out: their audio could not be read", unread, len(utterances))

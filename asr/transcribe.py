@@ -25,7 +25,7 @@ from .decoding import align_words
 from .results import Segment, Transcription, Word
 from .text import normalize_text
 from .timing import align_segments, make_segments, refine_word_edges, words_to_transcription
-from .vad import VAD_METHODS, speech_mask, speech_stretches
+from .vad import VAD_METHODS, loud_stretches, speech_mask, speech_stretches
 
 __all__ = [
     "AudioInput",
@@ -34,9 +34,11 @@ __all__ = [
     "Word",
     "align",
     "make_segments",
+    "model_outputs",
     "plan_regions",
     "refine_word_edges",
     "silent_frames",
+    "speech_log_probs",
     "stitched_log_probs",
     "transcribe",
     "transcribe_log_probs",
@@ -83,16 +85,18 @@ def _loaded(
                     yield done_index, str(done_item), error
 
 
-def transcribe_stream(
+def model_outputs(
     recognizer: Recognizer,
     inputs: list[AudioInput],
     batch_size: int = 16,
     sample_rate: int | None = None,
     config: DecodingConfig | None = None,
     progress: bool = False,
-) -> Iterator[Transcription]:
-    """Transcribe ``inputs`` and yield one :class:`Transcription` per input, in input order, as soon
-    as it is done. Inputs that cannot be read give a result with ``error`` set."""
+) -> Iterator[Item | Transcription]:
+    """Run the model on ``inputs`` (chunked as ``config`` says, default the model's decoding config)
+    and yield, in input order as soon as its batch is done, an :class:`Item` whose ``log_probs``
+    (frames, vocab) cover the whole input, or a :class:`Transcription` with ``error`` set for an
+    input that cannot be read."""
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a whole number of at least 1, not {batch_size!r}")
     config = config or recognizer.config.decoding
@@ -100,10 +104,10 @@ def transcribe_stream(
     chunks: list[Chunk] = []
     bar = tqdm(total=len(inputs), desc="transcribe", unit="file", disable=not progress)
 
-    def flush() -> Iterator[Transcription]:
+    def flush() -> Iterator[Item | Transcription]:
         decode_chunks(recognizer, chunks, batch_size)
         for entry in group:
-            yield entry if isinstance(entry, Transcription) else _finish(recognizer, entry, config)
+            yield entry
             bar.update(1)
         group.clear()
         chunks.clear()
@@ -119,6 +123,21 @@ def transcribe_stream(
             yield from flush()
     yield from flush()
     bar.close()
+
+
+def transcribe_stream(
+    recognizer: Recognizer,
+    inputs: list[AudioInput],
+    batch_size: int = 16,
+    sample_rate: int | None = None,
+    config: DecodingConfig | None = None,
+    progress: bool = False,
+) -> Iterator[Transcription]:
+    """Transcribe ``inputs`` and yield one :class:`Transcription` per input, in input order, as soon
+    as it is done. Inputs that cannot be read give a result with ``error`` set."""
+    config = config or recognizer.config.decoding
+    for entry in model_outputs(recognizer, inputs, batch_size, sample_rate, config, progress):
+        yield entry if isinstance(entry, Transcription) else _finish(recognizer, entry, config)
 
 
 def silent_frames(
@@ -141,6 +160,35 @@ def _finish(recognizer: Recognizer, item: Item, config: DecodingConfig) -> Trans
     return transcribe_log_probs(recognizer, item.source, item.samples, item.log_probs, config, item.speech)
 
 
+def speech_log_probs(
+    recognizer: Recognizer,
+    samples: np.ndarray,
+    log_probs: np.ndarray,
+    config: DecodingConfig,
+    speech: list[tuple[float, float]] | None = None,
+) -> tuple[torch.Tensor, list[tuple[float, float]] | None]:
+    """``log_probs`` (frames, vocab; changed in place) with the frames in silence, or that the
+    voice-activity detector calls non-speech (its ``speech`` stretches, found here unless given)
+    and are not loud (``decoding.vad_loud_db``), forced to blank: what every decoder of a
+    transcription sees. Returns them as a tensor, and the stretches kept as speech (None without
+    voice activity)."""
+    silent = silent_frames(samples, recognizer.frame_samples, len(log_probs), config.silence_db)
+    if config.vad == "silero":
+        if speech is None:
+            speech = speech_stretches(samples, recognizer.sample_rate, config.vad_threshold)
+        if config.vad_loud_db > 0:
+            loud = loud_stretches(samples, recognizer.sample_rate, config.vad_loud_db, config.silence_db)
+            speech = sorted(speech + loud)
+        silent |= ~speech_mask(speech, len(log_probs), recognizer.frame_seconds, config.vad_pad_seconds)
+    elif config.vad != "off":
+        raise ValueError(f"decoding.vad must be one of {', '.join(VAD_METHODS)}, not {config.vad!r}")
+    else:
+        speech = None
+    log_probs[silent] = -np.inf
+    log_probs[silent, recognizer.vocabulary.blank_id] = 0.0
+    return torch.from_numpy(log_probs), speech
+
+
 def transcribe_log_probs(
     recognizer: Recognizer,
     source: str,
@@ -150,21 +198,9 @@ def transcribe_log_probs(
     speech: list[tuple[float, float]] | None = None,
 ) -> Transcription:
     """The result for ``samples`` whose model outputs are ``log_probs`` (frames, vocab; changed in
-    place): frames in silence or that the voice-activity detector calls non-speech (its ``speech``
-    stretches, found here unless given) become blank, then the words are decoded, timed, their
-    edges refined, and grouped into segments."""
-    silent = silent_frames(samples, recognizer.frame_samples, len(log_probs), config.silence_db)
-    if config.vad == "silero":
-        if speech is None:
-            speech = speech_stretches(samples, recognizer.sample_rate, config.vad_threshold)
-        silent |= ~speech_mask(speech, len(log_probs), recognizer.frame_seconds, config.vad_pad_seconds)
-    elif config.vad != "off":
-        raise ValueError(f"decoding.vad must be one of {', '.join(VAD_METHODS)}, not {config.vad!r}")
-    else:
-        speech = None
-    log_probs[silent] = -np.inf
-    log_probs[silent, recognizer.vocabulary.blank_id] = 0.0
-    frames = torch.from_numpy(log_probs)
+    place): non-speech frames blanked (:func:`speech_log_probs`), then the words are decoded,
+    timed, their edges refined, and grouped into segments."""
+    frames, speech = speech_log_probs(recognizer, samples, log_probs, config, speech)
     words = recognizer.decoder(config).words(frames[None], torch.tensor([len(frames)]), recognizer.frame_seconds)[0]
     aligned = align_segments(words, frames, recognizer.vocabulary, recognizer.frame_seconds, config)
     aligned = refine_word_edges(aligned, samples, recognizer.sample_rate, speech=speech)

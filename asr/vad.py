@@ -2,7 +2,9 @@
 
 A CTC model trained on speech hears fragments of words in noise it never heard alone (hum, hiss,
 pink noise, the pauses of a recording); the energy gate (``decoding.silence_db``) only catches
-near-digital silence. Frames the VAD calls non-speech are forced to blank before decoding.
+near-digital silence. Frames the VAD calls non-speech are forced to blank before decoding, unless
+they are loud (:func:`loud_stretches`): Silero was trained on people, and misses some voices the
+model hears (one eSpeak variant's whole utterance gets speech probability 0.03, as low as noise).
 """
 
 from __future__ import annotations
@@ -79,3 +81,27 @@ def speech_mask(
         last = min(frames, int(np.ceil((end + pad_seconds) / frame_seconds)))
         mask[first:last] = True
     return mask
+
+
+def loud_stretches(
+    samples: np.ndarray, sample_rate: int, above_floor_db: float, silence_db: float, hop_seconds: float = 0.01
+) -> list[tuple[float, float]]:
+    """(start, end) in seconds of each run of 10 ms steps louder than the recording's noise floor plus
+    ``above_floor_db``: sound well above the background, speech or not. The floor is the 10th
+    percentile step of those louder than ``silence_db`` (dBFS), so that digital silence around a
+    recording does not pull it down; steady noise and hum stay within a few dB of it."""
+    hop = max(1, round(hop_seconds * sample_rate))
+    steps = len(samples) // hop
+    if steps == 0:
+        return []
+    view = samples[: steps * hop].reshape(steps, hop)
+    level = 10 * np.log10(np.einsum("ij,ij->i", view, view) / hop + 1e-24)
+    audible = level[level > silence_db]
+    if len(audible) == 0:
+        return []
+    loud = np.concatenate([[False], level > np.percentile(audible, 10) + above_floor_db, [False]])
+    edges = np.flatnonzero(np.diff(loud.astype(np.int8)))  # run starts and ends, alternating
+    return [
+        (float(start * hop / sample_rate), float(end * hop / sample_rate))
+        for start, end in zip(edges[::2], edges[1::2])
+    ]

@@ -158,7 +158,7 @@ def main() -> None:
     import asr
     from asr.data import read_manifest
     from asr.decoding import BeamSearchDecoder, greedy_decode
-    from asr.evaluate import utterance_log_probs
+    from asr.evaluate import speech_outputs
     from asr.metrics import error_rates
 
     torch.set_num_threads(1)
@@ -167,7 +167,7 @@ def main() -> None:
 
     def load(manifest: str) -> tuple[list[torch.Tensor], list[str]]:
         utterances = read_manifest(manifest, None)
-        return [prepare(out) for out in utterance_log_probs(recognizer, utterances, progress=False)], [
+        return [prepare(out) for out in speech_outputs(recognizer, utterances, progress=False)], [
             u.text for u in utterances
         ]
 

@@ -17,11 +17,12 @@ from asr.audio import AudioError, load_audio
 from asr.checkpoint import ModelFileError, atomic_save, load_model_file
 from asr.cli import main
 from asr.config import DecodingConfig
+from asr.data import write_manifest
 from asr.digits import digit_string, separately_spoken_digits
 from asr.metrics import error_rates
 from asr.decoding import Word
-from asr.transcribe import plan_regions, refine_word_edges, stitched_log_probs
-from asr.vad import speech_stretches
+from asr.transcribe import plan_regions, refine_word_edges, stitched_log_probs, transcribe_log_probs
+from asr.vad import loud_stretches, speech_stretches
 
 from .conftest import in_fresh_process, speech, write_wav
 
@@ -91,6 +92,49 @@ def test_cli_and_api_agree(model, trained_digits_model, test_utterances, capsys)
     assert lines == [f"{r.source}\t{r.text}" for r in model.transcribe(paths, batch_size=4)]
     assert main(["transcribe", str(trained_digits_model), paths[0], "--device", "cpu"]) == 0
     assert capsys.readouterr().out == model.transcribe(paths[0]).text + "\n"
+
+
+@pytest.mark.parametrize("vad", ["silero", "off"])
+def test_evaluate_scores_what_transcribe_writes_file_by_file(
+    trained_digits_model, test_utterances, tmp_path, capsys, vad
+):
+    # the test voices, and two files the voice activity changes: speech after 5 s of pink noise
+    # (the model writes words into the noise that the VAD silences), and pink noise alone
+    records = [
+        {"audio_filepath": str(u.audio_filepath), "duration": u.duration, "text": u.text} for u in test_utterances
+    ]
+    spoken = test_utterances[0]
+    samples, _ = sf.read(spoken.audio_filepath, dtype="float32")
+    noisy = np.concatenate(
+        [
+            non_speech("pink", -20, seconds=5),
+            samples + non_speech("pink", -35, len(samples) / 16000 + 0.01)[: len(samples)],
+        ]
+    )
+    write_wav(tmp_path / "noise_then_speech.wav", noisy)
+    write_wav(tmp_path / "noise.wav", non_speech("pink", -20, seconds=8))
+    records += [
+        {
+            "audio_filepath": str(tmp_path / "noise_then_speech.wav"),
+            "duration": len(noisy) / 16000,
+            "text": spoken.text,
+        },
+        {"audio_filepath": str(tmp_path / "noise.wav"), "duration": 8.0, "text": "oh"},
+    ]
+    write_manifest(tmp_path / "set.jsonl", records)
+    decoded = tmp_path / "decode.jsonl"
+    common = ["--device", "cpu", "--vad", vad]
+    assert (
+        main(["evaluate", str(trained_digits_model), str(tmp_path / "set.jsonl"), "--output", str(decoded), *common])
+        == 0
+    )
+    capsys.readouterr()
+    assert main(["transcribe", str(trained_digits_model), *(r["audio_filepath"] for r in records), *common]) == 0
+    written = dict(line.split("\t") for line in capsys.readouterr().out.splitlines())
+    scored = {row["audio_filepath"]: row["hypothesis"] for row in map(json.loads, decoded.read_text().splitlines())}
+    assert scored == {path: written.get(path, "") for path in scored} and len(scored) == len(records)
+    if vad == "silero":  # the case that tells the two paths apart: no words from the noise alone
+        assert scored[str(tmp_path / "noise.wav")] == ""
 
 
 def test_a_word_lm_and_lexicon_work_through_the_api_and_the_cli_flags(
@@ -521,6 +565,30 @@ NON_SPEECH = [
 def test_no_words_come_out_of_silence_noise_or_hum(model, kind, level_db):
     audio = np.zeros(30 * 16000, np.float32) if kind == "silence" else non_speech(kind, level_db)
     assert model.transcribe(audio).text == ""
+
+
+@pytest.mark.parametrize("kind, level_db", NON_SPEECH, ids=[f"{k}{'' if db is None else db}" for k, db in NON_SPEECH])
+def test_steady_noise_and_hum_are_never_loud_enough_to_pass_the_vad(kind, level_db):
+    audio = np.zeros(30 * 16000, np.float32) if kind == "silence" else non_speech(kind, level_db)
+    assert loud_stretches(audio, 16000, DecodingConfig().vad_loud_db, DecodingConfig().silence_db) == []
+
+
+def test_the_vad_keeps_speech_silero_does_not_hear(model, test_utterances):
+    # Silero misses some voices (a whole utterance of one eSpeak test voice of the digits recipe
+    # gets speech probability 0.03: benchmarks/RESULTS.md). Told that Silero heard no speech, the
+    # VAD must keep the words it keeps when Silero hears them.
+    audio, _ = sf.read(test_utterances[1].audio_filepath, dtype="float32")
+    audio = np.concatenate([np.zeros(8000, np.float32), audio, np.zeros(8000, np.float32)])
+    audio += non_speech("pink", -50, seconds=len(audio) / 16000 + 0.01)[: len(audio)]
+    log_probs, config = stitched_log_probs(model, audio), model.config.decoding
+
+    def text(speech=None, **changes):
+        changed = dataclasses.replace(config, **changes)
+        return transcribe_log_probs(model, "", audio, log_probs.copy(), changed, speech).text
+
+    heard = text()
+    assert heard and text(speech=[]) == heard
+    assert text(speech=[], vad_loud_db=0.0) == ""  # Silero alone would lose every word
 
 
 def test_speech_with_long_noisy_pauses_gets_words_only_where_it_was_said(model):
