@@ -6,8 +6,11 @@ Both are ``torch.save`` dicts of tensors and plain values, read back with
 
 from __future__ import annotations
 
+import hashlib
+import os
 import pickle
 import re
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -98,6 +101,64 @@ def model_payload(model: torch.nn.Module, config: dict, characters: list[str], e
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         **(extra or {}),
     }
+
+
+DECODING_FILES = ("lm", "lexicon")  # decoding settings that name files a model file carries inside it
+
+
+def decoding_files(decoding: dict) -> dict:
+    """The files ``decoding`` (a decoding config as a dict) names (its LM and lexicon), read into
+    a model file's ``decoding_files``: {"lm": {"name": file name, "data": uint8 tensor}, ...}, so that
+    a tuned model keeps working when it is moved or the originals are deleted."""
+    carried = {}
+    for key in DECODING_FILES:
+        if decoding.get(key):
+            path = Path(decoding[key])
+            data = bytearray(path.read_bytes())
+            carried[key] = {
+                "name": path.name,
+                "data": torch.frombuffer(data, dtype=torch.uint8) if data else torch.zeros(0, dtype=torch.uint8),
+            }
+    return carried
+
+
+def decoding_cache() -> Path:
+    """Where the LM and lexicon carried in model files are unpacked: ``$ASR_CACHE``, else
+    ``$XDG_CACHE_HOME/asr`` or ``~/.cache/asr``, else the temporary folder."""
+    if os.environ.get("ASR_CACHE"):
+        return Path(os.environ["ASR_CACHE"])
+    home = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return (
+        home / "asr"
+        if os.access(home if home.exists() else home.parent, os.W_OK)
+        else Path(tempfile.gettempdir()) / "asr"
+    )
+
+
+def unpack_decoding_files(path: str | Path, data: dict) -> dict[str, str]:
+    """The paths of the files model file ``path``'s ``decoding_files`` carries, written to
+    :func:`decoding_cache` under their content's hash (once; a torn or changed copy is rewritten).
+    Raises :class:`ModelFileError` if they are not what :func:`decoding_files` writes."""
+    carried = data.get("decoding_files", {})
+    if not isinstance(carried, dict) or not set(carried) <= set(DECODING_FILES):
+        raise ModelFileError(f"{path}: decoding_files must map {' and '.join(DECODING_FILES)} to files")
+    unpacked = {}
+    for key, entry in carried.items():
+        content = entry.get("data") if isinstance(entry, dict) else None
+        name = entry.get("name") if isinstance(entry, dict) else None
+        if not isinstance(content, torch.Tensor) or content.dtype != torch.uint8 or content.dim() != 1:
+            raise ModelFileError(f"{path}: decoding_files.{key} must hold its bytes as a 1-D uint8 tensor")
+        if not isinstance(name, str):
+            raise ModelFileError(f"{path}: decoding_files.{key} must have a file name")
+        raw = content.numpy().tobytes()
+        digest = hashlib.sha256(raw).hexdigest()[:16]
+        target = decoding_cache() / f"{digest}-{re.sub(r'[^A-Za-z0-9._-]', '_', name)[-100:] or key}"
+        if not target.is_file() or hashlib.sha256(target.read_bytes()).hexdigest()[:16] != digest:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with files.atomic_write(target) as out:
+                out.write(raw)
+        unpacked[key] = str(target)
+    return unpacked
 
 
 def load_model_file(path: str | Path) -> dict:

@@ -348,8 +348,10 @@ def load_exported(path: str | Path, backend: str, threads: int = 0) -> tuple[obj
         raise ExportError(f"{path}: no asr metadata (vocabulary and config): not exported by `asr export`")
     try:
         metadata = json.loads(runner.metadata)
-        if not isinstance(metadata.get("config"), dict) or not isinstance(metadata.get("vocabulary"), list):
-            raise ValueError("config or vocabulary missing")
-    except ValueError as error:
-        raise ExportError(f"{path}: its asr metadata is damaged ({error})") from None
+    except (ValueError, RecursionError) as error:  # RecursionError: nested too deep to be ours
+        raise ExportError(f"{path}: its asr metadata is damaged (not JSON: {type(error).__name__})") from None
+    if not isinstance(metadata, dict) or not isinstance(metadata.get("config"), dict):
+        raise ExportError(f"{path}: its asr metadata is damaged (no config object)")
+    if not isinstance(metadata.get("vocabulary"), list):
+        raise ExportError(f"{path}: its asr metadata is damaged (no vocabulary list)")
     return runner, metadata

@@ -12,12 +12,21 @@ from pathlib import Path
 
 import torch
 
-from .checkpoint import ModelFileError, atomic_save, load_model_file, model_payload
+from .checkpoint import (
+    DECODING_FILES,
+    ModelFileError,
+    atomic_save,
+    decoding_files,
+    load_model_file,
+    model_payload,
+    unpack_decoding_files,
+)
 from .config import Config, DecodingConfig, check_config, config_from_dict, config_to_dict
 from .decoding import BEAM_FIELDS, Decoder, build_decoder, uses_beam_search
 from .distributed import pick_device
 from .export import BACKENDS, ExportError, detect_backend, export, int8_model, load_exported
 from .features import LogMel
+from .files import atomic_write
 from .model import CTCModel, conv_output_lengths
 from .stream import Stream
 from .text import Vocabulary
@@ -95,19 +104,30 @@ class Recognizer:
 
     def save(self, path: str | Path) -> None:
         """Write a self-contained model file (weights with normalisation statistics, configs including
-        decoding, vocabulary, version), atomically."""
+        decoding, vocabulary, version, and the LM and lexicon the decoding names), atomically."""
         if self.backend != "torch":
             raise ExportError(f"a model run by {self.backend} cannot be saved as a model file: save the torch model")
-        atomic_save(model_payload(self.model, config_to_dict(self.config), self.vocabulary.characters), path)
+        config = config_to_dict(self.config)
+        carried = {"decoding_files": decoding_files(config["decoding"])}
+        atomic_save(model_payload(self.model, config, self.vocabulary.characters, carried), path)
 
     def export(self, out: str | Path, fmt: str = "onnx", int8: bool = False) -> Path:
         """Write the acoustic model (features + network) with its vocabulary and config as ONNX or
-        TorchScript (``fmt``), int8 with ``int8``; see :mod:`asr.export`."""
+        TorchScript (``fmt``), int8 with ``int8``; see :mod:`asr.export`. The LM and lexicon the
+        decoding names are copied beside it (``OUT.lm.arpa``, ``OUT.lexicon.txt``): move them with it."""
         if self.backend != "torch":
             raise ExportError(f"only a torch model can be exported, not one run by {self.backend}")
         model = copy.deepcopy(self.model).cpu()
         frontend = LogMel(self.config.features)
-        return export(frontend, model, config_to_dict(self.config), self.vocabulary.characters, out, fmt, int8)
+        config = config_to_dict(self.config)
+        for key in DECODING_FILES:  # the LM and lexicon go beside the file, named relative to it
+            if config["decoding"][key]:
+                source = Path(config["decoding"][key])
+                beside = Path(out).with_name(f"{Path(out).name}.{key}{source.suffix}")
+                with atomic_write(beside) as copied:
+                    copied.write(source.read_bytes())
+                config["decoding"][key] = beside.name
+        return export(frontend, model, config, self.vocabulary.characters, out, fmt, int8)
 
     def transcribe(
         self,
@@ -161,6 +181,7 @@ def load_model(path: str | Path, device: str | None = None, backend: str = "auto
             vocabulary = Vocabulary(metadata["vocabulary"])
         except (ValueError, TypeError) as error:
             raise ExportError(f"{path}: its stored config cannot be used ({error})") from None
+        config = dataclasses.replace(config, decoding=_decoding_files_found(path, {}, config.decoding))
         return Recognizer(config, vocabulary, None, torch.device("cpu"), exported=runner, backend=backend)
     recognizer = _load_torch_model(path, device)
     if int8:
@@ -186,4 +207,16 @@ def _load_torch_model(path: str | Path, device: str | None) -> Recognizer:
         raise ModelFileError(f"{path}: its weights do not fit its config ({first})") from None
     model.fold_batch_norm()  # inference only: a plain RNN stack, and a saved copy says so
     config.model.rnn_batch_norm = False
+    config = dataclasses.replace(config, decoding=_decoding_files_found(path, data, config.decoding))
     return Recognizer(config, vocabulary, model, pick_device(device))
+
+
+def _decoding_files_found(path: str | Path, data: dict, decoding: DecodingConfig) -> DecodingConfig:
+    """``decoding`` with its LM and lexicon at the copies the model file carries (unpacked), or, for
+    a model file written before it carried them, a relative path taken from the model's folder."""
+    unpacked = unpack_decoding_files(path, data)
+    for key in DECODING_FILES:
+        named = getattr(decoding, key)
+        if key not in unpacked and named and not Path(named).is_absolute():
+            unpacked[key] = str(Path(path).parent / named)
+    return dataclasses.replace(decoding, **unpacked)

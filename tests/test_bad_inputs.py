@@ -734,3 +734,32 @@ def test_export_model_refuses_a_decoding_override_no_decoding_can_use(untrained_
     assert main(["export-model", model, str(tmp_path / "out.pt"), "decoding.beam_size=-1"]) == 2
     assert capsys.readouterr().err == "asr: error: decoding.beam_size must be a whole number, 1 or more, not -1\n"
     assert not (tmp_path / "out.pt").exists()
+
+
+@pytest.mark.parametrize(
+    "metadata, problem",
+    [
+        ("[1, 2, 3]", "no config object"),
+        ("42", "no config object"),
+        ("[" * 100000 + "]" * 100000, "not JSON: RecursionError"),
+        ('{"config": {}, "vocabulary": "abc"}', "no vocabulary list"),
+        ("{not json", "not JSON: JSONDecodeError"),
+    ],
+    ids=["list", "number", "nested", "vocabulary", "garbage"],
+)
+def test_onnx_metadata_of_the_wrong_shape_gets_a_one_line_error(untrained_model_config, tmp_path, metadata, problem):
+    import onnx
+
+    import asr
+    from asr.export import METADATA_KEY
+
+    model = asr.load_model(save_untrained_model(untrained_model_config, tmp_path / "m.pt"), device="cpu")
+    path = model.export(tmp_path / "model.onnx", "onnx")
+    proto = onnx.load(str(path))
+    next(entry for entry in proto.metadata_props if entry.key == METADATA_KEY).value = metadata
+    onnx.save(proto, str(path))
+    result = run_asr("transcribe", str(path), str(tmp_path / "any.wav"))
+    assert (
+        result.returncode == 2
+        and result.stderr.strip() == f"asr: error: {path}: its asr metadata is damaged ({problem})"
+    )

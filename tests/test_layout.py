@@ -1,5 +1,5 @@
 """The package's shape: data flows one way (no import cycles, lower stages never import higher
-ones) and no function is too long to read at once."""
+ones), no function is too long to read at once, and the README stays a guide."""
 
 import ast
 from pathlib import Path
@@ -9,6 +9,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "asr"
 # streaming and the command line. Every other module is a lower layer and imports none of these.
 HIGHER = {"train", "evaluate", "recognizer", "transcribe", "stream", "cli"}
 MAX_FUNCTION_LINES = 80
+MAX_README_LINES = 200  # a guide read in minutes: figures and history belong in the RESULTS files
 
 
 def package_imports(source: str) -> set[str]:
@@ -95,3 +96,8 @@ def test_no_function_in_the_package_is_longer_than_80_lines():
                 if lines > MAX_FUNCTION_LINES:
                     long.append(f"{path.name}:{node.lineno} {node.name} ({lines} lines)")
     assert not long
+
+
+def test_the_readme_stays_a_guide_of_at_most_200_lines():
+    lines = (PACKAGE.parent / "README.md").read_text(encoding="utf-8").splitlines()
+    assert len(lines) <= MAX_README_LINES, f"README.md has {len(lines)} lines"

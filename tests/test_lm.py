@@ -2,7 +2,9 @@
 
 import json
 import math
+import shutil
 from collections import Counter
+from pathlib import Path
 
 import pytest
 import torch
@@ -204,9 +206,61 @@ def test_tune_lm_stores_the_best_weights_in_the_model_file(tiny_config, digits_c
     assert len({float(row[2]) for row in table}) > 1  # the pairs differ, so picking the best one means something
     tuned = load_model(out, device="cpu")
     assert (tuned.config.decoding.lm_weight, tuned.config.decoding.word_score) == (best_weight, best_score)
-    assert tuned.config.decoding.lm == str((tmp_path / "chars.arpa").resolve()) and isinstance(
-        tuned.decoder(), BeamSearchDecoder
+    assert isinstance(tuned.decoder(), BeamSearchDecoder)
+
+
+def test_a_tuned_model_carries_its_lm_and_lexicon_when_moved_and_the_originals_deleted(
+    tiny_config, digits_corpus, tmp_path, capsys, monkeypatch
+):
+    from asr.recognizer import load_model
+    from asr.train import train
+
+    monkeypatch.setenv("ASR_CACHE", str(tmp_path / "cache"))
+    model = train(tiny_config)
+    built = tmp_path / "built"
+    built.mkdir()
+    lm, lexicon = built / "words.arpa", built / "lexicon.txt"
+    assert main(["lm", "build", str(digits_corpus["train"]), str(lm), "--order", "2", "--lexicon", str(lexicon)]) == 0
+    originals = {"lm": lm.read_bytes(), "lexicon": lexicon.read_bytes()}
+    tuned = tmp_path / "tuned.pt"
+    tune = ["tune-lm", str(model), str(digits_corpus["dev"]), "--lm", str(lm), "--lexicon", str(lexicon)]
+    assert main([*tune, "--lm-weights", "0.5", "--word-scores", "1", "--out", str(tuned), "--device", "cpu"]) == 0
+    audio = [u["audio_filepath"] for u in map(json.loads, open(digits_corpus["test"]))]
+    audio = [str(Path(digits_corpus["test"]).parent / a) for a in audio]
+    before = [r.text for r in load_model(tuned, device="cpu").transcribe(audio)]
+    moved = tmp_path / "elsewhere" / "model.pt"
+    moved.parent.mkdir()
+    tuned.rename(moved)
+    lm.unlink()
+    lexicon.unlink()
+    capsys.readouterr()
+    again = load_model(moved, device="cpu")
+    decoding = again.config.decoding
+    assert (
+        Path(decoding.lm).read_bytes() == originals["lm"]
+        and Path(decoding.lexicon).read_bytes() == originals["lexicon"]
     )
+    assert Path(decoding.lm).parent == tmp_path / "cache" and (decoding.lm_weight, decoding.word_score) == (0.5, 1.0)
+    assert [r.text for r in again.transcribe(audio)] == before
+    Path(decoding.lm).write_text("torn")  # a damaged copy in the cache is written again
+    assert Path(load_model(moved, device="cpu").config.decoding.lm).read_bytes() == originals["lm"]
+    assert main(["transcribe", str(moved), audio[0], "--device", "cpu"]) == 0
+    assert capsys.readouterr().out.strip() == before[0]
+    # exported, the LM and lexicon go beside the file, and travel with its folder
+    (tmp_path / "export").mkdir()
+    exported = again.export(tmp_path / "export" / "model.onnx", "onnx")
+    assert sorted(p.name for p in exported.parent.iterdir()) == [
+        "model.onnx",
+        "model.onnx.lexicon.txt",
+        "model.onnx.lm.arpa",
+    ]
+    onnx_before = [r.text for r in load_model(exported).transcribe(audio)]
+    (tmp_path / "export").rename(tmp_path / "shipped")
+    shutil.rmtree(tmp_path / "cache")
+    shipped = load_model(tmp_path / "shipped" / "model.onnx")
+    assert Path(shipped.config.decoding.lm).read_bytes() == originals["lm"]
+    assert Path(shipped.config.decoding.lexicon).parent == tmp_path / "shipped"
+    assert [r.text for r in shipped.transcribe(audio)] == onnx_before
 
 
 def test_lm_build_reads_a_manifest_writes_its_lexicon_and_refuses_unigram_models(tmp_path, capsys):
