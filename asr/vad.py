@@ -52,7 +52,7 @@ def speech_probabilities(audio: np.ndarray) -> list[float]:
 def speech_stretches(samples: np.ndarray, sample_rate: int, threshold: float = 0.5) -> list[tuple[float, float]]:
     """(start, end) in seconds of each stretch Silero VAD finds speech in, with speech probability
     above ``threshold`` (silero-vad's own smoothing of the probabilities into stretches)."""
-    from silero_vad.utils_vad import get_speech_timestamps_from_probs
+    from silero_vad import get_speech_timestamps_from_probs
 
     audio = samples
     if sample_rate != _VAD_RATE:

@@ -388,3 +388,26 @@ def test_the_general_english_lm_from_symspellpys_counts_loads_in_kenlm_and_fixes
     assert greedy_decode(log_probs, lengths, vocab) == ["the kinj said"]
     decoder = BeamSearchDecoder(vocab, lm=str(lm), lexicon=str(lexicon), beam_size=20, lm_weight=1.0)
     assert decoder(log_probs, lengths) == ["the king said"]
+
+
+@pytest.mark.parametrize("searched", ["lexicon", "lexicon-free"])
+def test_the_beam_search_shortcut_gives_what_torchaudios_public_call_gives(tmp_path, searched):
+    # BeamSearchDecoder runs flashlight's search itself (torchaudio's CTCDecoder.decoder) to skip
+    # turning every hypothesis into tensors; the public call must find the same best transcript
+    vocabulary = Vocabulary()
+    lm, lexicon = cat_and_dog_lm(tmp_path)
+    if searched == "lexicon-free":
+        (tmp_path / "chars.txt").write_text("the cat sat\nthe dog sat\na cat ran\n" * 3)
+        build_arpa(tmp_path / "chars.txt", tmp_path / "chars.arpa", order=3, characters=True)
+        lm, lexicon = str(tmp_path / "chars.arpa"), ""
+    silence = [{"-": 0.9999}] * 3
+    frames = silence + spell("the dug sat", {5: {"u": 0.6, "o": 0.3}}) + silence + spell("a cet", {3: {"e": 0.5}})
+    log_probs = emissions(frames, vocabulary)
+    decoder = BeamSearchDecoder(vocabulary, lm=lm, lexicon=lexicon, beam_size=20, lm_weight=1.0)
+    ours = decoder(log_probs, torch.tensor([log_probs.shape[1]]))[0]
+    searched_frames = (
+        log_probs if not lexicon else torch.cat([log_probs, torch.from_numpy(decoder._boundary_frame)[None]], 1)
+    )
+    best = decoder.decoder(searched_frames.float().contiguous())[0][0]  # torchaudio's public CTCDecoder.__call__
+    theirs = " ".join(vocabulary.decode(best.tokens.tolist()).split())
+    assert ours == theirs and ours.startswith("the dog sat")  # the LM at work: "dug" is no word it knows
