@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from .config import DecodingConfig
-from .files import atomic_write
+from .files import atomic_write, held_back_stderr
 from .results import Word
 from .text import Vocabulary
 
@@ -201,22 +201,30 @@ class BeamSearchDecoder:
             self._lm_dict.write("\n".join(tokens) + "\n")
             self._lm_dict.flush()
             lm_dict = self._lm_dict.name
-        self.decoder = ctc_decoder(
-            lexicon=lexicon or None,
-            tokens=tokens,
-            lm=lm or None,
-            lm_dict=lm_dict,
-            beam_size=beam_size,
-            beam_size_token=beam_size_token or None,  # None: every token
-            beam_threshold=beam_threshold,
-            lm_weight=lm_weight,
-            word_score=word_score,
-            sil_score=0.0 if lexicon else word_score,  # lexicon-free search has no word score: score each boundary
-            blank_token=_BLANK_TOKEN,
-            sil_token=_WORD_BOUNDARY,
-            unk_word="<unk>",
-            log_add=True,  # paths to the same words add up (a CTC prefix's probability), not max: lower WER
-        )
+        with held_back_stderr() as banner:  # KenLM's "Loading the LM will be faster ..." and its bar
+            try:
+                self.decoder = ctc_decoder(
+                    lexicon=lexicon or None,
+                    tokens=tokens,
+                    lm=lm or None,
+                    lm_dict=lm_dict,
+                    beam_size=beam_size,
+                    beam_size_token=beam_size_token or None,  # None: every token
+                    beam_threshold=beam_threshold,
+                    lm_weight=lm_weight,
+                    word_score=word_score,
+                    # lexicon-free search has no word score: score each boundary
+                    sil_score=0.0 if lexicon else word_score,
+                    blank_token=_BLANK_TOKEN,
+                    sil_token=_WORD_BOUNDARY,
+                    unk_word="<unk>",
+                    log_add=True,  # paths to the same words add up (a CTC prefix's probability), not max: lower WER
+                )
+            except Exception as error:  # noqa: BLE001 - flashlight and KenLM raise their own kinds
+                banner.seek(0)
+                said = [line for line in banner.read().decode(errors="replace").splitlines() if line.strip()]
+                reason = said[-1] if said else str(error).splitlines()[0] if str(error) else type(error).__name__
+                raise ValueError(f"{lm or lexicon}: the beam search could not load it ({reason})") from None
 
     def words(self, log_probs: torch.Tensor, lengths: torch.Tensor, frame_seconds: float) -> list[list[Word]]:
         """Best words of each utterance in a (batch, frames, vocab) batch, each timed from its first

@@ -14,6 +14,24 @@ TEMPORARY_SUFFIX = ".tmp"  # atomic_write's files before their rename: ".NAME.RA
 MAX_TEXT_BYTES = 4 << 30  # text inputs (LM text, counts, transcripts) read at most
 
 
+@contextlib.contextmanager
+def held_back_stderr() -> Iterator[IO[bytes]]:
+    """What C and C++ libraries write to file descriptor 2 inside the block (KenLM's loading
+    banner and progress bar) goes to the yielded file instead of the terminal, for the caller to
+    quote in an error or drop. Python's own ``sys.stderr`` is flushed first."""
+    import sys
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield sink
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
 def check_output(path: str | Path, folder: bool = False) -> Path:
     """``path`` if a file (or with ``folder``, a folder) can be written there; else, before any
     work is done, a one-line error naming it: a folder where a file goes (or a file where a folder

@@ -22,7 +22,7 @@ from .checkpoint import (
     unpack_decoding_files,
 )
 from .config import Config, DecodingConfig, check_config, config_from_dict, config_to_dict
-from .decoding import BEAM_FIELDS, Decoder, build_decoder, uses_beam_search
+from .decoding import BEAM_FIELDS, Decoder, build_decoder, check_lexicon_file, check_lm_file, uses_beam_search
 from .distributed import pick_device
 from .export import BACKENDS, ExportError, detect_backend, export, int8_model, load_exported
 from .features import LogMel
@@ -108,6 +108,7 @@ class Recognizer:
         if self.backend != "torch":
             raise ExportError(f"a model run by {self.backend} cannot be saved as a model file: save the torch model")
         config = config_to_dict(self.config)
+        self._check_decoding_files()
         carried = {"decoding_files": decoding_files(config["decoding"])}
         atomic_save(model_payload(self.model, config, self.vocabulary.characters, carried), path)
 
@@ -120,6 +121,7 @@ class Recognizer:
         model = copy.deepcopy(self.model).cpu()
         frontend = LogMel(self.config.features)
         config = config_to_dict(self.config)
+        self._check_decoding_files()
         for key in DECODING_FILES:  # the LM and lexicon go beside the file, named relative to it
             if config["decoding"][key]:
                 source = Path(config["decoding"][key])
@@ -128,6 +130,13 @@ class Recognizer:
                     copied.write(source.read_bytes())
                 config["decoding"][key] = beside.name
         return export(frontend, model, config, self.vocabulary.characters, out, fmt, int8)
+
+    def _check_decoding_files(self) -> None:
+        """Refuse to carry an LM or lexicon that is not one (a config can name any file)."""
+        if self.config.decoding.lm:
+            check_lm_file(self.config.decoding.lm)
+        if self.config.decoding.lexicon:
+            check_lexicon_file(self.config.decoding.lexicon, self.vocabulary)
 
     def transcribe(
         self,

@@ -16,7 +16,7 @@ import argparse
 import random
 
 from asr.data import read_manifest, write_manifest
-from asr.digits import make_synthetic_corpus
+from asr.speech_corpus import make_synthetic_corpus
 from asr.text import normalize_text
 
 

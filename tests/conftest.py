@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
+import os
 from concurrent.futures import ProcessPoolExecutor
 from functools import lru_cache
 from pathlib import Path
@@ -49,6 +50,15 @@ def speech(text: str, voice: str = "en-US", sample_rate: int = 16000, seed: int 
     """``text`` spoken by eSpeak NG at ``sample_rate``: the same samples every call, whatever was
     synthesized before (eSpeak's jitter seeded, in a fresh process: :func:`in_fresh_process`)."""
     return _speech(text, voice, sample_rate, seed, tuple(sorted(kwargs.items()))).copy()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def asr_cache(tmp_path_factory) -> Path:
+    """Where model files unpack the LM and lexicon they carry ($ASR_CACHE), for every test and the
+    commands they start: a folder of this session's, never the user's ~/.cache/asr."""
+    folder = tmp_path_factory.mktemp("asr_cache")
+    os.environ["ASR_CACHE"] = str(folder)
+    return folder
 
 
 @pytest.fixture(scope="session")

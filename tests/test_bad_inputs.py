@@ -14,7 +14,8 @@ import pytest
 import soundfile as sf
 import torch
 
-from asr.config import Config
+from asr.checkpoint import atomic_save, model_payload
+from asr.config import Config, config_to_dict
 from asr.model import CTCModel
 from asr.recognizer import Recognizer
 from asr.text import Vocabulary
@@ -55,7 +56,13 @@ def test_a_model_file_naming_a_file_that_is_no_lm_gets_an_error_that_does_not_sh
     config = dataclasses.replace(
         untrained_model_config, decoding=dataclasses.replace(untrained_model_config.decoding, method="beam", **decoding)
     )
-    model = save_untrained_model(config, tmp_path / "crafted.pt")
+    with pytest.raises(ValueError, match=str(secret)):  # our own save refuses to carry it
+        save_untrained_model(config, tmp_path / "refused.pt")
+    assert not (tmp_path / "refused.pt").exists()
+    model = tmp_path / "crafted.pt"  # as someone else's tool would write it: naming the file
+    torch.manual_seed(0)
+    network = CTCModel(config.features.n_mels, len(Vocabulary()), config.model, config.features.utterance_mean_norm)
+    atomic_save(model_payload(network, config_to_dict(config), Vocabulary().characters), model)
     audio = write_wav(tmp_path / "a.wav", (0.1 * np.sin(np.arange(16000) / 5)).astype(np.float32))
     result = run_asr("transcribe", str(model), str(audio))
     assert result.returncode != 0

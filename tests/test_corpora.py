@@ -9,7 +9,9 @@ import soundfile as sf
 
 from asr.data import AudioDataset, read_manifest
 import asr.digits
-from asr.digits import make_synthetic_corpus, split_variants
+import asr.speech_corpus
+from asr.digits import split_variants
+from asr.speech_corpus import make_synthetic_corpus
 from asr.librispeech import make_manifest
 from asr.synthesis import add_variant, random_variant, synthesize
 from asr.text import Vocabulary
@@ -39,7 +41,7 @@ def test_the_same_seed_gives_a_byte_identical_corpus_whatever_the_worker_count(t
     # eSpeak NG's output depends on its random seed and on what its process spoke before: seeded per
     # utterance and spoken in fixed chunks of fresh processes, the audio cannot depend on which
     # worker takes which utterance. Chunks of 3 make the 8 utterances 3 chunks here.
-    monkeypatch.setattr(asr.digits, "SYNTHESIS_CHUNK", 3)
+    monkeypatch.setattr(asr.speech_corpus, "SYNTHESIS_CHUNK", 3)
     texts = [
         "one two three",
         "the cat sat",
@@ -63,7 +65,7 @@ def test_the_same_seed_gives_a_byte_identical_corpus_whatever_the_worker_count(t
 
 def test_synthesis_workers_leave_no_temporary_folders(tmp_path, monkeypatch):
     # each worker process makes a private copy of eSpeak's data folder; it ends by os._exit, without atexit
-    monkeypatch.setattr(asr.digits, "SYNTHESIS_CHUNK", 1)
+    monkeypatch.setattr(asr.speech_corpus, "SYNTHESIS_CHUNK", 1)
     temporary = tmp_path / "tmp"
     temporary.mkdir()
     monkeypatch.setenv("TMPDIR", str(temporary))  # the spawned workers' tempfile.gettempdir()

@@ -1,7 +1,11 @@
 """Data-parallel training: two gloo processes on the CPU, as torchrun would start them."""
 
+import json
 import os
 import socket
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -95,6 +99,26 @@ def test_resuming_with_a_different_number_of_ranks_sees_each_utterance_once(tiny
     assert first[0]["seen"][-1][1] == 2 and second[0]["seen"][0][1] == 3
     seen = sorted(i for r in first + second for _, _, indices in r["seen"] for i in indices)
     assert seen == list(range(_utterances(tiny_config)))
+
+
+def test_two_nodes_started_by_torchrun_end_with_identical_weights(tiny_config, tmp_path):
+    # two "machines" on 127.0.0.1: torchrun --nnodes 2 --nproc-per-node 1 twice, meeting through
+    # c10d rendezvous, training over gloo
+    values = config_to_dict(tiny_config)
+    values["train"]["device"] = "cpu"
+    (tmp_path / "config.json").write_text(json.dumps(values))
+    port = _free_port()
+    node = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--nproc-per-node", "1"]
+    node += ["--rdzv-backend", "c10d", "--rdzv-endpoint", f"127.0.0.1:{port}", "--rdzv-id", "asr-test"]
+    node += ["--max-restarts", "0", str(Path(__file__).with_name("ddp_node.py")), str(tmp_path / "config.json")]
+    nodes = [
+        subprocess.Popen([*node, str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for _ in range(2)
+    ]
+    outputs = [n.communicate(timeout=600)[0].decode(errors="replace") for n in nodes]
+    assert [n.returncode for n in nodes] == [0, 0], outputs
+    first, second = (torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in range(2))
+    assert first.keys() == second.keys() and all(torch.equal(first[k], second[k]) for k in first)
+    assert (tmp_path / "exp" / "model.pt").exists()
 
 
 def test_more_processes_than_gpus_is_refused_with_a_clear_error(monkeypatch):

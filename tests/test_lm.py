@@ -411,3 +411,11 @@ def test_the_beam_search_shortcut_gives_what_torchaudios_public_call_gives(tmp_p
     best = decoder.decoder(searched_frames.float().contiguous())[0][0]  # torchaudio's public CTCDecoder.__call__
     theirs = " ".join(vocabulary.decode(best.tokens.tolist()).split())
     assert ours == theirs and ours.startswith("the dog sat")  # the LM at work: "dug" is no word it knows
+
+
+def test_loading_an_lm_keeps_kenlms_banner_off_the_terminal(tmp_path, capfd):
+    lm, lexicon = cat_and_dog_lm(tmp_path)
+    capfd.readouterr()
+    BeamSearchDecoder(Vocabulary(), lm=lm, lexicon=lexicon)
+    out, err = capfd.readouterr()
+    assert out == "" and err == ""  # KenLM prints "Loading the LM will be faster ..." and a bar of stars

@@ -8,6 +8,7 @@ import pytest
 from onnx import TensorProto, helper
 
 import asr.digits
+import asr.speech_corpus
 from asr.data import read_manifest
 from asr.piper_voice import PiperVoice, default_voice_files
 
@@ -71,8 +72,8 @@ def test_the_digits_corpus_adds_neural_utterances_without_changing_the_espeak_on
 def test_a_share_of_synthetic_phrases_is_spoken_by_the_neural_voice_the_rest_by_the_same_espeak_voices(tmp_path):
     # (not the same samples: eSpeak's state carries over from the utterances spoken before in a chunk)
     texts = ["the cat sat", "on the mat", "a quick brown fox", "jumps over", "the lazy dog", "twice a day"]
-    plain = asr.digits.make_synthetic_corpus(texts, tmp_path / "plain", seed=3, workers=1)
-    mixed = asr.digits.make_synthetic_corpus(texts, tmp_path / "mixed", seed=3, workers=2, neural_share=0.5)
+    plain = asr.speech_corpus.make_synthetic_corpus(texts, tmp_path / "plain", seed=3, workers=1)
+    mixed = asr.speech_corpus.make_synthetic_corpus(texts, tmp_path / "mixed", seed=3, workers=2, neural_share=0.5)
     rows = {name: [json.loads(line) for line in m.read_text().splitlines()] for name, m in [("p", plain), ("m", mixed)]}
     neural = [i for i, r in enumerate(rows["m"]) if r["speaker"] == "piper-joe"]
     assert 0 < len(neural) < len(texts)  # seeded: the same share every run
@@ -81,4 +82,4 @@ def test_a_share_of_synthetic_phrases_is_spoken_by_the_neural_voice_the_rest_by_
         if i not in neural:  # an eSpeak utterance has the voice and settings it would have without the neural one
             assert {k: v for k, v in p.items() if k != "duration"} == {k: v for k, v in m.items() if k != "duration"}
     with pytest.raises(ValueError, match="neural_share must be from 0 to 1"):
-        asr.digits.make_synthetic_corpus(texts, tmp_path / "bad", neural_share=1.5)
+        asr.speech_corpus.make_synthetic_corpus(texts, tmp_path / "bad", neural_share=1.5)

@@ -225,3 +225,15 @@ def test_a_model_trained_on_band_limited_audio_hears_full_band_audio_as_band_lim
     onnx = load_model(model.export(tmp_path / "model.onnx", "onnx"))
     got, expected = onnx.log_probs(full, counts)[0], model.log_probs(full, counts)[0]
     assert (got - expected).abs().max() < 1e-4
+
+
+def test_the_learning_rate_warms_up_linearly_then_decays_along_a_cosine_to_its_floor():
+    from asr.train import lr_factor
+
+    warmup, total, floor = 10, 110, 0.05
+    factors = [lr_factor(step, warmup, total, floor) for step in range(total + 20)]
+    assert factors[:warmup] == pytest.approx([(step + 1) / warmup for step in range(warmup)])
+    assert factors[warmup] == pytest.approx(1.0)
+    assert factors[warmup + 50] == pytest.approx((1 + floor) / 2)  # half way down the cosine
+    assert all(a >= b for a, b in zip(factors[warmup:], factors[warmup + 1 :]))
+    assert factors[total:] == pytest.approx([floor] * 20)  # and it stays there past the planned steps

@@ -174,6 +174,19 @@ def _timestamps(text: str, marker: str) -> list[tuple[float, float]]:
     return spans
 
 
+def test_inputs_of_the_same_name_get_output_files_of_their_own(trained_digits_model, test_utterances, tmp_path):
+    for folder, utterance in zip("ab", test_utterances[:2]):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "same.wav").write_bytes(utterance.audio_filepath.read_bytes())
+    out = tmp_path / "out"
+    inputs = [str(tmp_path / "a" / "same.wav"), str(tmp_path / "b" / "same.wav")]
+    assert main(["transcribe", str(trained_digits_model), *inputs, "--output-dir", str(out), "--device", "cpu"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["same.txt", "same_.txt"]
+    expected = [asr.load_model(trained_digits_model, device="cpu").transcribe(path).text for path in inputs]
+    assert [(out / name).read_text().strip() for name in ("same.txt", "same_.txt")] == expected
+    assert expected[0] != expected[1]  # two different recordings, so a mix-up would show
+
+
 def test_every_output_format_parses_back(model, trained_digits_model, test_utterances, tmp_path, capsys):
     audio, _ = long_speech(40)
     path = write_wav(tmp_path / "talk.wav", audio)
