@@ -45,7 +45,14 @@ def error_rates(references: list[str], hypotheses: list[str]) -> ErrorRates:
     )
 
 
+def alignment_errors(chunks: list[jiwer.AlignmentChunk]) -> int:
+    """Edits (substitutions + deletions + insertions) in one utterance's jiwer alignment: the one
+    count ``asr evaluate``'s decode files and ``asr report``'s pages share."""
+    return sum(
+        max(c.ref_end_idx - c.ref_start_idx, c.hyp_end_idx - c.hyp_start_idx) for c in chunks if c.type != "equal"
+    )
+
+
 def utterance_errors(reference: str, hypothesis: str) -> int:
     """Word edits (substitutions + deletions + insertions) in one utterance."""
-    out = jiwer.process_words(reference, hypothesis)
-    return out.substitutions + out.deletions + out.insertions
+    return alignment_errors(jiwer.process_words(reference, hypothesis).alignments[0])

@@ -24,7 +24,7 @@ from pathlib import Path
 import jiwer
 
 from .files import open_text
-from .metrics import ErrorRates, error_rates
+from .metrics import ErrorRates, alignment_errors, error_rates
 
 # Browsers play these containers; other formats are listed without a player.
 AUDIO_TYPES = {
@@ -174,13 +174,7 @@ def score(utterances: list[DecodedUtterance]) -> Scored:
     words = jiwer.process_words(references, hypotheses)
     errors, lengths = [], []
     for chunks, reference in zip(words.alignments, words.references):
-        errors.append(
-            sum(
-                max(c.ref_end_idx - c.ref_start_idx, c.hyp_end_idx - c.hyp_start_idx)
-                for c in chunks
-                if c.type != "equal"
-            )
-        )
+        errors.append(alignment_errors(chunks))
         lengths.append(len(reference))
     return Scored(error_rates(references, hypotheses), words, errors, lengths)
 
