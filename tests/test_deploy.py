@@ -347,3 +347,41 @@ def test_a_model_with_rnn_batch_norm_loads_folded_and_saves_and_exports_the_same
         assert torch.equal(got_frames.long(), frames.long())
         for row, length in enumerate(frames.tolist()):
             assert (got[row, :length] - expected[row, :length]).abs().max() < 1e-4, runner.backend
+
+
+@pytest.mark.parametrize("rnn_type", ["gru", "rnn"])
+def test_gru_and_plain_rnn_models_export_to_the_same_log_probs(tmp_path, rnn_type):
+    from asr.checkpoint import atomic_save, model_payload
+    from asr.config import Config, ModelConfig, config_to_dict
+    from asr.export import int8_model
+    from asr.model import CTCModel
+    from asr.text import Vocabulary
+
+    torch.manual_seed(0)
+    config = Config(model=ModelConfig(rnn_type=rnn_type, num_layers=2, hidden_size=16, conv_channels=4))
+    vocabulary = Vocabulary()
+    network = CTCModel(config.features.n_mels, len(vocabulary), config.model).eval()
+    atomic_save(model_payload(network, config_to_dict(config), vocabulary.characters), tmp_path / "m.pt")
+    model = asr.load_model(tmp_path / "m.pt", device="cpu")
+    spoken = [speech("one two three"), speech("four")]
+    counts = torch.tensor([len(audio) for audio in spoken])
+    waveforms = torch.nn.utils.rnn.pad_sequence([torch.from_numpy(audio) for audio in spoken], batch_first=True)
+    expected, frames = model.log_probs(waveforms, counts)
+    for form in ("onnx", "torchscript"):
+        exported = asr.load_model(model.export(tmp_path / f"m.{form}", form))
+        got, got_frames = exported.log_probs(waveforms, counts)
+        assert torch.equal(got_frames.long(), frames.long())
+        for row, length in enumerate(frames.tolist()):
+            assert (got[row, :length] - expected[row, :length]).abs().max() < 1e-4, form
+    # int8 quantizes GRU and linear layers; PyTorch has no dynamic int8 plain RNN, so it stays fp32
+    dynamic = torch.ao.nn.quantized.dynamic
+    quantized = list(int8_model(model.model).modules())
+    assert any(isinstance(m, dynamic.Linear) for m in quantized)
+    if rnn_type == "gru":
+        assert any(isinstance(m, dynamic.GRU) for m in quantized)
+    else:
+        assert any(isinstance(m, torch.nn.RNN) and m.weight_ih_l0.dtype == torch.float32 for m in quantized)
+    int8_log_probs, _ = asr.load_model(model.export(tmp_path / "m_int8.onnx", "onnx", int8=True)).log_probs(
+        waveforms, counts
+    )
+    assert int8_log_probs.shape == expected.shape and torch.isfinite(int8_log_probs).all()
