@@ -47,7 +47,8 @@ def digit_string(rng: random.Random, min_digits: int = 2, max_digits: int = 6) -
 
 
 def split_variants(seed: int, dev_share: float = 0.1, test_share: float = 0.15) -> dict[str, list[str]]:
-    """Voice variants for train, dev and test, disjoint, drawn from a seeded shuffle."""
+    """Voice variants for train, dev and test, disjoint, drawn from a seeded shuffle; a larger
+    ``dev_share`` moves training variants to dev and leaves the test variants as they are."""
     variants = variant_names()
     random.Random(seed).shuffle(variants)
     n_test = max(1, round(test_share * len(variants)))
@@ -98,6 +99,7 @@ def make_digits_corpus(
     neural_utterances: int = 0,
     real_manifest: str | Path | None = None,
     real_copies: int = 1,
+    dev_share: float = 0.1,
 ) -> dict[str, Path]:
     """Synthesize the corpus into ``out_dir`` (``wavs/<split>/*.wav`` and ``<split>.jsonl``); return the manifests.
 
@@ -113,11 +115,11 @@ def make_digits_corpus(
     ``real_manifest``'s recordings of people saying digits are listed ``real_copies`` times after
     them (each copy augmented anew in training): synthetic voices alone do not teach a model people.
 
-    The same arguments give byte-identical audio and manifests, whatever ``workers`` is.
+    ``dev_share``: see :func:`split_variants`. The same arguments give byte-identical audio and manifests, whatever ``workers`` is.
     """
     out_dir = Path(out_dir)
     real = real_records(real_manifest, out_dir) * real_copies if real_manifest and train_utterances > 0 else []
-    variants = split_variants(seed)
+    variants = split_variants(seed, dev_share)
     rng = random.Random(seed)
     jobs_by_split = {}
     for spec in (

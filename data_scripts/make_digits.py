@@ -20,7 +20,12 @@ def main() -> None:
     )
     parser.add_argument("--real", help="manifest of recordings of people saying digits, added to train.jsonl")
     parser.add_argument("--real-copies", type=int, default=1, help="times train.jsonl lists each --real recording")
+    parser.add_argument(
+        "--dev-share", type=float, default=0.1, help="share of eSpeak's voice variants kept for dev (test's are fixed)"
+    )
     args = parser.parse_args()
+    if not 0 < args.dev_share <= 0.5:
+        parser.error(f"--dev-share must be over 0 and at most 0.5, not {args.dev_share}")
     if not 1 <= args.min_digits <= 6:
         parser.error(f"--min-digits must be 1 to 6, not {args.min_digits}")
     if args.neural < 0:
@@ -38,6 +43,7 @@ def main() -> None:
         neural_utterances=args.neural,
         real_manifest=args.real,
         real_copies=args.real_copies,
+        dev_share=args.dev_share,
     )
     for name, path in manifests.items():
         print(f"{name}: {path}")

@@ -19,6 +19,13 @@ from asr.text import Vocabulary
 from .conftest import speech
 
 
+def test_a_larger_dev_share_moves_training_voices_to_dev_and_keeps_the_test_voices():
+    usual, wider = split_variants(seed=0), split_variants(seed=0, dev_share=0.2)
+    assert wider["test"] == usual["test"]
+    assert set(usual["dev"]) < set(wider["dev"]) and set(wider["train"]) < set(usual["train"])
+    assert len(wider["dev"]) == round(0.2 * sum(len(v) for v in usual.values()))
+
+
 def test_digits_corpus_splits_voices_and_reads_back(digits_corpus):
     splits = split_variants(seed=3)
     assert not set(splits["train"]) & set(splits["test"]) and not set(splits["dev"]) & set(splits["test"])
