@@ -1,6 +1,7 @@
 import csv
 import dataclasses
 import json
+import shutil
 from pathlib import Path
 
 import librosa
@@ -9,8 +10,8 @@ import soundfile as sf
 import soxr
 import torch
 
-from asr.checkpoint import ModelFileError, load_checkpoint, load_model_file
-from asr.config import FeatureConfig, ModelConfig
+from asr.checkpoint import ModelFileError, load_checkpoint, load_model_file, model_payload
+from asr.config import FeatureConfig, ModelConfig, config_from_dict
 from asr.data import collate
 from asr.features import LogMel
 from asr.model import CTCModel
@@ -237,3 +238,61 @@ def test_the_learning_rate_warms_up_linearly_then_decays_along_a_cosine_to_its_f
     assert factors[warmup + 50] == pytest.approx((1 + floor) / 2)  # half way down the cosine
     assert all(a >= b for a, b in zip(factors[warmup:], factors[warmup + 1 :]))
     assert factors[total:] == pytest.approx([floor] * 20)  # and it stays there past the planned steps
+
+
+def test_the_vocabulary_from_training_data_adds_the_characters_the_transcripts_need(tiny_config, tmp_path):
+    lines = Path(tiny_config.data.train_manifest).read_text().splitlines()
+    first = json.loads(lines[0])
+    first["text"] = first["text"].replace(first["text"].split()[0], "1", 1)  # a transcript written with a digit
+    manifest = Path(tiny_config.data.train_manifest).parent / "with_digit.jsonl"  # beside: relative audio paths
+    manifest.write_text("\n".join([json.dumps(first)] + lines[1:]) + "\n")
+    tiny_config.data.train_manifest = str(manifest)
+    with pytest.raises(ValueError, match="with_digit.jsonl.*'1' x1"):
+        train(tiny_config)  # the default characters have no digits
+
+    tiny_config.data.vocabulary = "from_training_data"
+    data = load_model_file(train(tiny_config))
+    assert data["vocabulary"] == Vocabulary().characters + ["1"]
+    assert data["state_dict"]["output.weight"].shape[0] == len(Vocabulary()) + 1  # the output layer has it too
+    assert load_model(Path(tiny_config.train.exp_dir) / "model.pt", device="cpu").vocabulary.characters[-1] == "1"
+
+
+def test_model_pt_is_the_average_of_the_last_epochs_only_when_that_is_no_worse_on_dev(trained_digits_model, tmp_path):
+    """A finished run resumed with ``train.average_last=2`` writes model.pt again. The average of an
+    untrained and a trained epoch model is far worse on dev than the best epoch: model.pt is best.pt.
+    Two copies of the best epoch average to themselves: model.pt is their average."""
+    exp = tmp_path / "exp"
+    shutil.copytree(Path(trained_digits_model).parent, exp)
+    best = load_model_file(exp / "best.pt")
+    config = config_from_dict(best["config"])
+    config.train.exp_dir, config.train.average_last = str(exp), 2
+    untrained = model_payload(
+        CTCModel(config.features.n_mels, len(Vocabulary(best["vocabulary"])), config.model),
+        best["config"],
+        best["vocabulary"],
+    )
+    torch.save(untrained, exp / f"epoch-{config.train.epochs - 1}.pt")
+    shutil.copy(exp / "best.pt", exp / f"epoch-{config.train.epochs}.pt")
+    (exp / "model.pt").unlink()
+    assert train(config).read_bytes() == (exp / "best.pt").read_bytes()
+
+    shutil.copy(exp / "best.pt", exp / f"epoch-{config.train.epochs - 1}.pt")
+    averaged = load_model_file(train(config))
+    assert averaged["averaged_from"] == [f"epoch-{config.train.epochs - 1}.pt", f"epoch-{config.train.epochs}.pt"]
+    assert averaged["dev_cer"] == pytest.approx(best["dev_cer"])
+    assert all(torch.equal(averaged["state_dict"][k], v) for k, v in best["state_dict"].items())
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="mixed precision trains on CUDA only")
+@pytest.mark.parametrize("amp_dtype", ["fp16", "bf16"])
+def test_mixed_precision_on_a_gpu_trains_finite_weights_and_loss_scaling_only_for_fp16(tiny_config, amp_dtype):
+    if amp_dtype == "bf16" and not torch.cuda.is_bf16_supported():
+        pytest.skip("this GPU has no bf16")
+    tiny_config.train.device, tiny_config.train.amp_dtype, tiny_config.train.epochs = "cuda", amp_dtype, 2
+    model_path = train(tiny_config)
+    weights = load_model_file(model_path)["state_dict"]
+    assert all(torch.isfinite(w).all() for w in weights.values() if w.is_floating_point())
+    scaler = load_checkpoint(model_path.parent / "checkpoint.pt")["scaler"]
+    assert bool(scaler) == (amp_dtype == "fp16")  # GradScaler's state: empty when it is disabled
+    losses = _losses(model_path.parent)
+    assert losses and all(torch.isfinite(torch.tensor(loss)) for loss in losses.values())
