@@ -157,14 +157,19 @@ class Recognizer:
         lookahead_seconds: float = 0.5,
         context_seconds: float = 2.0,
         final_context_seconds: float | None = None,
+        settle_seconds: float | None = None,
         **decoding,
     ) -> Stream:
         """A :class:`~asr.stream.Stream` to feed audio to piece by piece (at :attr:`sample_rate`): partial
         text as it grows, final segments with word times at pauses (decoded again with
-        ``final_context_seconds`` of audio before them; default ``decoding.chunk_seconds``). Keyword
-        arguments override the model's decoding config."""
+        ``final_context_seconds`` of audio before them; default ``decoding.chunk_seconds``; none
+        before ``settle_seconds`` of audio are there, by default :data:`asr.stream.SETTLE_SECONDS`
+        for a model with utterance mean norm, else 0). Keyword arguments override the model's
+        decoding config."""
         config = dataclasses.replace(self.config.decoding, **decoding)
-        return Stream(self, chunk_seconds, lookahead_seconds, context_seconds, config, final_context_seconds)
+        return Stream(
+            self, chunk_seconds, lookahead_seconds, context_seconds, config, final_context_seconds, settle_seconds
+        )
 
     def align(self, audio, text: str, sample_rate: int | None = None):
         """Word timings (a list of :class:`~asr.decoding.Word`) of a known transcript in one

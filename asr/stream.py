@@ -8,6 +8,11 @@ matrix as the long-audio path does (``chunking.py``). The frames of the look-ahe
 partial text a tentative tail. When the kept frames hold a pause (blank for
 ``decoding.segment_pause_seconds``), everything before its middle is decoded as offline
 transcription decodes a file (energy gate, voice activity, word times, segments) and becomes final.
+
+A model trained with ``features.utterance_mean_norm`` subtracts the mean of whatever audio it is
+given, and offline that is the whole file: early in a stream the audio heard so far is too little
+for the same mean, so no final is made until its decoding would see ``settle_seconds`` of audio
+(the partial text still shows every word as it comes).
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ from .config import DecodingConfig
 from .decoding import greedy_decode
 from .results import Segment
 from .transcribe import silent_frames, transcribe_log_probs
+
+SETTLE_SECONDS = 15.0  # with utterance mean norm: stream vs offline WER 3.00% -> 1.78% (benchmarks/RESULTS.md)
 
 
 @dataclass
@@ -49,9 +56,14 @@ class Stream:
         context_seconds: float = 2.0,
         config: DecodingConfig | None = None,
         final_context_seconds: float | None = None,
+        settle_seconds: float | None = None,
     ):
         if chunk_seconds <= 0 or lookahead_seconds < 0 or context_seconds < 0 or (final_context_seconds or 0) < 0:
             raise ValueError("chunk_seconds must be positive, the look-ahead and contexts not negative")
+        if settle_seconds is None:
+            settle_seconds = SETTLE_SECONDS if recognizer.config.features.utterance_mean_norm else 0.0
+        if not 0 <= settle_seconds < float("inf"):
+            raise ValueError(f"settle_seconds must be a finite number, 0 or more, not {settle_seconds}")
         self.recognizer = recognizer
         self.config = config or recognizer.config.decoding
         frame, rate = recognizer.frame_samples, recognizer.sample_rate
@@ -63,6 +75,7 @@ class Stream:
         if final_context_seconds is None:
             final_context_seconds = self.config.chunk_seconds
         self.final_context = max(self.context, round(final_context_seconds * rate / frame) * frame)
+        self.settle = round(settle_seconds * rate)  # samples a final's decoding must see
         self.audio = np.zeros(0, np.float32)  # the stream's samples from sample ``audio_start`` on
         self.audio_start = 0
         self.stable = np.zeros((0, len(recognizer.vocabulary)), np.float32)  # kept frames from ``committed``
@@ -140,9 +153,11 @@ class Stream:
         whose audio is quieter than ``decoding.silence_db`` (where a model may still hear fragments)."""
         if not len(self.stable):
             return []
+        frame = self.recognizer.frame_samples
+        if not self.finished and self.samples_fed - max(0, self.committed * frame - self.final_context) < self.settle:
+            return []
         vocabulary = self.recognizer.vocabulary
         gaps = np.isin(self.stable.argmax(-1), [vocabulary.blank_id, *vocabulary.encode(" ")])
-        frame = self.recognizer.frame_samples
         start = self.committed * frame - self.audio_start
         samples = self.audio[start : start + len(self.stable) * frame]
         gaps |= silent_frames(samples, frame, len(self.stable), self.config.silence_db, margin=1)

@@ -2,7 +2,8 @@
 """Streaming against offline transcription: the words, and how long after a word ends it is shown.
 
     python benchmarks/stream_latency.py MODEL AUDIO... [--chunk-seconds 1] [--lookahead-seconds 0.5]
-        [--context-seconds 2] [--final-context-seconds S] [--piece-seconds 0.1] [--threads 2] [--backend auto]
+        [--context-seconds 2] [--final-context-seconds S] [--settle-seconds S] [--piece-seconds 0.1]
+        [--threads 2] [--backend auto]
 
 Each file is fed to ``Recognizer.stream()`` in pieces of ``--piece-seconds`` (as fast as the
 machine allows; each piece's compute time is measured) and transcribed offline as well. Printed:
@@ -26,12 +27,17 @@ from machine import cpu_name  # benchmarks/machine.py, beside this script
 import asr
 from asr.audio import load_audio
 from asr.metrics import error_rates
+from asr.stream import SETTLE_SECONDS
 
 
 def stream_file(recognizer, samples: np.ndarray, args) -> tuple[str, list[float], float]:
     """The stream's final text, each final word's latency in seconds, and the compute seconds."""
     stream = recognizer.stream(
-        args.chunk_seconds, args.lookahead_seconds, args.context_seconds, args.final_context_seconds
+        args.chunk_seconds,
+        args.lookahead_seconds,
+        args.context_seconds,
+        args.final_context_seconds,
+        args.settle_seconds,
     )
     piece = round(args.piece_seconds * recognizer.sample_rate)
     shown_at: list[float] = []  # when the k-th word was first shown (seconds of the stream's clock)
@@ -62,6 +68,12 @@ def main() -> None:
     parser.add_argument(
         "--final-context-seconds", type=float, default=None, help="default: the model's decoding.chunk_seconds"
     )
+    parser.add_argument(
+        "--settle-seconds",
+        type=float,
+        default=None,
+        help=f"audio a final's decoding must see (default: {SETTLE_SECONDS:g} s with utterance mean norm, else 0)",
+    )
     parser.add_argument("--piece-seconds", type=float, default=0.1)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--backend", default="auto")
@@ -72,7 +84,8 @@ def main() -> None:
     print(
         f"model: {args.model} ({recognizer.backend}); chunks {args.chunk_seconds} s, look-ahead "
         f"{args.lookahead_seconds} s, context {args.context_seconds} s (finals "
-        f"{args.final_context_seconds or recognizer.config.decoding.chunk_seconds} s), pieces {args.piece_seconds} s, "
+        f"{args.final_context_seconds or recognizer.config.decoding.chunk_seconds} s, settle "
+        f"{'default' if args.settle_seconds is None else args.settle_seconds}), pieces {args.piece_seconds} s, "
         f"{args.threads} threads"
     )
     offline, streamed, latencies, audio, compute = [], [], [], 0.0, 0.0

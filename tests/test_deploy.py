@@ -1,6 +1,7 @@
 """Deployment: ONNX and TorchScript export (fp32 and int8), the backends that run them, streaming
 transcription and `asr listen`, on the model trained for the tests and audio made here."""
 
+import copy
 import json
 import os
 import random
@@ -19,6 +20,8 @@ from asr.cli import main
 from asr.config import DecodingConfig
 from asr.digits import digit_string
 from asr.metrics import error_rates
+from asr.model import CTCModel
+from asr.recognizer import Recognizer
 from asr.vad import speech_stretches
 
 from .conftest import speech, write_wav
@@ -180,10 +183,10 @@ def spoken_digits(count: int, seed: int) -> tuple[np.ndarray, str]:
     return audio + np.random.default_rng(seed).normal(0, 1e-4, audio.shape).astype(np.float32), " ".join(texts)
 
 
-def stream_through(model, audio, piece_seconds):
+def stream_through(model, audio, piece_seconds, **options):
     """The finished stream, each piece's partial text, and the final segments with the number of
     samples fed when each came."""
-    stream = model.stream(chunk_seconds=1.0, lookahead_seconds=0.5)
+    stream = model.stream(chunk_seconds=1.0, lookahead_seconds=0.5, **options)
     piece = round(piece_seconds * 16000)
     partials, finals = [], []
     for first in range(0, len(audio), piece):
@@ -219,6 +222,24 @@ def test_a_pause_makes_the_words_before_it_final_within_two_seconds(model):
         # the pause is seen once its middle is in a decoded chunk and the look-ahead after it is
         # fed: the segment's end + 0.75 s of pause at most + 1 s chunk + 0.5 s look-ahead
         assert fed / 16000 - segment.end <= 2.3, (segment, fed / 16000)
+
+
+def test_no_final_comes_before_the_stream_has_heard_settle_seconds(model):
+    audio, text = spoken_digits(6, seed=8)  # pauses that close segments from the first seconds on
+    assert len(audio) > 8 * 16000
+    prompt, _, prompt_finals = stream_through(model, audio, 0.1, settle_seconds=0.0)
+    settled, partials, settled_finals = stream_through(model, audio, 0.1, settle_seconds=6.0)
+    assert prompt_finals[0][1] < 4 * 16000  # with no wait, the first pause makes a final
+    assert min(fed for _, fed in settled_finals) >= 6 * 16000
+    assert any(partial for partial in partials[:40])  # the words still show as partial text at once
+    assert error_rates([text], [settled.text]).wer <= error_rates([text], [prompt.text]).wer + 0.05
+    assert model.stream().settle == 0  # this model has no utterance mean norm: nothing to wait for
+    config = copy.deepcopy(model.config)
+    config.features.utterance_mean_norm = True
+    mean_norm = CTCModel(config.features.n_mels, len(model.vocabulary), config.model, True)
+    assert Recognizer(config, model.vocabulary, mean_norm, torch.device("cpu")).stream().settle == 15 * 16000
+    with pytest.raises(ValueError, match="settle_seconds must be a finite number, 0 or more, not nan"):
+        model.stream(settle_seconds=float("nan"))
 
 
 def test_a_stream_of_silence_gives_no_words_and_a_finished_stream_takes_no_more(model):
