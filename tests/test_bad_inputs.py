@@ -5,8 +5,6 @@ import json
 import os
 import re
 import struct
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -20,13 +18,9 @@ from asr.model import CTCModel
 from asr.recognizer import Recognizer
 from asr.text import Vocabulary
 
-from .conftest import write_wav
+from .conftest import run_cli, write_wav
 
 SECRET = "root:SECRET-FIRST-LINE:0:0"
-
-
-def run_asr(*args):
-    return subprocess.run([sys.executable, "-m", "asr.cli", *args], capture_output=True, text=True, timeout=300)
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +58,7 @@ def test_a_model_file_naming_a_file_that_is_no_lm_gets_an_error_that_does_not_sh
     network = CTCModel(config.features.n_mels, len(Vocabulary()), config.model, config.features.utterance_mean_norm)
     atomic_save(model_payload(network, config_to_dict(config), Vocabulary().characters), model)
     audio = write_wav(tmp_path / "a.wav", (0.1 * np.sin(np.arange(16000) / 5)).astype(np.float32))
-    result = run_asr("transcribe", str(model), str(audio))
+    result = run_cli("transcribe", str(model), str(audio))
     assert result.returncode != 0
     assert "SECRET" not in result.stderr + result.stdout and "Traceback" not in result.stderr
     assert str(secret) in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
@@ -160,7 +154,7 @@ def test_a_batch_size_below_one_is_refused_by_the_cli_and_the_api(untrained_mode
 
     model_path = save_untrained_model(untrained_model_config, tmp_path / "m.pt")
     audio = write_wav(tmp_path / "a.wav", np.zeros(16000, np.float32))
-    result = run_asr("transcribe", str(model_path), str(audio), "--batch-size", value)
+    result = run_cli("transcribe", str(model_path), str(audio), "--batch-size", value)
     assert result.returncode == 2 and f"--batch-size: {value} is less than 1" in result.stderr and result.stdout == ""
     with pytest.raises(ValueError, match="batch_size must be a whole number of at least 1"):
         asr.load_model(model_path, device="cpu").transcribe(str(audio), batch_size=int(value))
@@ -217,7 +211,7 @@ def test_the_cli_reports_a_truncated_file_and_transcribes_the_rest_or_all_with_a
     paths = truncated_copies(tmp_path)
     model = save_untrained_model(untrained_model_config, tmp_path / "m.pt")
     files = [str(paths["whole wav"]), str(paths["wav"]), str(paths["mp3"])]
-    strict = run_asr("transcribe", str(model), *files)
+    strict = run_cli("transcribe", str(model), *files)
     assert strict.returncode == 1, strict.stderr
     errors = [line for line in strict.stderr.splitlines() if line.startswith("asr: error:")]
     assert (
@@ -226,7 +220,7 @@ def test_the_cli_reports_a_truncated_file_and_transcribes_the_rest_or_all_with_a
         and "truncated.mp3: truncated audio" in errors[1]
     )
     assert strict.stdout.startswith(files[0] + "\t") and len(strict.stdout.splitlines()) == 1
-    allowed = run_asr("transcribe", str(model), *files, "--allow-truncated")
+    allowed = run_cli("transcribe", str(model), *files, "--allow-truncated")
     assert allowed.returncode == 0, allowed.stderr
     assert [line.split("\t")[0] for line in allowed.stdout.splitlines()] == files
 
@@ -291,7 +285,7 @@ def test_a_config_value_no_run_can_use_is_refused_at_load_with_the_file_and_key_
 def test_a_config_file_that_is_not_a_config_gets_a_one_line_error(tmp_path, text, message):
     path = tmp_path / "config.yaml"
     path.write_text(text)
-    result = run_asr("train", str(path))
+    result = run_cli("train", str(path))
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert (
         result.stderr.strip().splitlines() == [result.stderr.strip()]
@@ -355,7 +349,7 @@ def test_a_damaged_model_file_gets_a_one_line_error_naming_it(untrained_model_co
     change(data)
     torch.save(data, path)
     audio = write_wav(tmp_path / "a.wav", np.zeros(16000, np.float32))
-    result = run_asr("transcribe", str(path), str(audio))
+    result = run_cli("transcribe", str(path), str(audio))
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and str(path) in result.stderr and message in result.stderr, (
         result.stderr
@@ -394,7 +388,7 @@ def test_what_is_not_a_model_file_gets_a_one_line_error(tmp_path, kind):
     else:
         torch.save({"format": "asr-model", "payload": _Runs() if kind == "pickle with code" else _RunsShell()}, path)
     audio = write_wav(tmp_path / "a.wav", np.zeros(16000, np.float32))
-    result = run_asr("transcribe", str(path), str(audio))
+    result = run_cli("transcribe", str(path), str(audio))
     assert result.returncode == 2 and expected in result.stderr and str(path) in result.stderr, result.stderr
     assert (
         len(result.stderr.strip().splitlines()) == 1
@@ -422,7 +416,7 @@ def test_a_bad_manifest_line_is_named_by_file_and_line(untrained_model_config, t
     manifest = tmp_path / "test.jsonl"
     manifest.write_bytes(b'{"audio_filepath": "a.wav", "duration": 1.0, "text": "one"}\n' + line)
     model = save_untrained_model(untrained_model_config, tmp_path / "m.pt")
-    result = run_asr("evaluate", str(model), str(manifest))
+    result = run_cli("evaluate", str(model), str(manifest))
     assert result.returncode == 2 and f"{manifest}:2: {message}" in result.stderr, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
 
@@ -442,7 +436,7 @@ def test_corrupt_audio_stops_evaluation_with_one_line_and_is_skipped_in_training
     manifest = tmp_path / "train.jsonl"
     manifest.write_text("\n".join(lines) + "\n")
     model = save_untrained_model(untrained_model_config, tmp_path / "m.pt")
-    evaluated = run_asr("evaluate", str(model), str(manifest))
+    evaluated = run_cli("evaluate", str(model), str(manifest))
     assert evaluated.returncode == 2 and "Traceback" not in evaluated.stderr, evaluated.stderr
     (message,) = [line for line in evaluated.stderr.splitlines() if line.startswith("asr:")]  # beside tqdm's bar
     assert message.startswith(f"asr: error: {tmp_path / '3.wav'}: not a readable audio file"), message
@@ -454,7 +448,7 @@ def test_corrupt_audio_stops_evaluation_with_one_line_and_is_skipped_in_training
     values["train"].update(exp_dir=str(tmp_path / "exp"), epochs=1)
     config_path = tmp_path / "config.yaml"
     config_path.write_text(yaml.safe_dump(values))
-    trained = run_asr("train", str(config_path))
+    trained = run_cli("train", str(config_path))
     assert trained.returncode == 0, trained.stderr
     assert f"skipping {tmp_path / '3.wav'}" in trained.stderr
     import csv
@@ -464,7 +458,7 @@ def test_corrupt_audio_stops_evaluation_with_one_line_and_is_skipped_in_training
     values["data"]["skip_bad"] = False
     values["train"]["exp_dir"] = str(tmp_path / "exp2")
     config_path.write_text(yaml.safe_dump(values))
-    strict = run_asr("train", str(config_path))
+    strict = run_cli("train", str(config_path))
     assert (
         strict.returncode == 2
         and "3.wav: not a readable audio file" in strict.stderr
@@ -603,7 +597,7 @@ def test_a_decoding_flag_no_decoding_can_use_is_refused_before_any_audio_is_read
 ):
     model_path = save_untrained_model(untrained_model_config, tmp_path / "m.pt")
     audio = write_wav(tmp_path / "a.wav", np.zeros(16000, np.float32))
-    result = run_asr("transcribe", str(model_path), str(audio), *flags)
+    result = run_cli("transcribe", str(model_path), str(audio), *flags)
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr.strip().splitlines()[-1] == f"asr transcribe: error: argument {message}"  # after the usage
 
@@ -634,7 +628,7 @@ def test_the_api_refuses_decoding_values_from_replace_keywords_and_model_files(u
 
 def test_tune_lm_refuses_a_weight_grid_with_nan(untrained_model_config, tmp_path):
     model_path = save_untrained_model(untrained_model_config, tmp_path / "m.pt")
-    result = run_asr("tune-lm", str(model_path), "dev.jsonl", "--lm", "lm.arpa", "--lm-weights", "1,nan")
+    result = run_cli("tune-lm", str(model_path), "dev.jsonl", "--lm", "lm.arpa", "--lm-weights", "1,nan")
     assert result.returncode == 2 and "--lm-weights: '1,nan': every value must be a finite number" in result.stderr
 
 
@@ -656,9 +650,9 @@ def test_evaluate_skip_bad_leaves_out_unreadable_audio_and_scores_the_rest(untra
     rows = [{"audio_filepath": f, "duration": 1.0, "text": "one"} for f in ("a.wav", "empty.wav", "b.wav")]
     manifest.write_text("".join(json.dumps(row) + "\n" for row in rows))
     output = tmp_path / "decode.jsonl"
-    strict = run_asr("evaluate", str(model_path), str(manifest), "--output", str(output))
+    strict = run_cli("evaluate", str(model_path), str(manifest), "--output", str(output))
     assert strict.returncode == 2 and strict.stderr.strip().splitlines()[-1].endswith("empty.wav: empty file (0 bytes)")
-    skipped = run_asr("evaluate", str(model_path), str(manifest), "--output", str(output), "--skip-bad")
+    skipped = run_cli("evaluate", str(model_path), str(manifest), "--output", str(output), "--skip-bad")
     assert skipped.returncode == 0, skipped.stderr
     assert "1 of 3 utterances left out: their audio could not be read" in skipped.stderr
     assert "(2 utterances)" in skipped.stdout
@@ -765,7 +759,7 @@ def test_onnx_metadata_of_the_wrong_shape_gets_a_one_line_error(untrained_model_
     proto = onnx.load(str(path))
     next(entry for entry in proto.metadata_props if entry.key == METADATA_KEY).value = metadata
     onnx.save(proto, str(path))
-    result = run_asr("transcribe", str(path), str(tmp_path / "any.wav"))
+    result = run_cli("transcribe", str(path), str(tmp_path / "any.wav"))
     assert (
         result.returncode == 2
         and result.stderr.strip() == f"asr: error: {path}: its asr metadata is damaged ({problem})"

@@ -1,17 +1,11 @@
 import json
 import re
-import subprocess
-import sys
 
 import yaml
 
 from asr.config import config_to_dict
 
-
-def run_asr(*args, cwd=None):
-    return subprocess.run(
-        [sys.executable, "-m", "asr.cli", *args], capture_output=True, text=True, cwd=cwd, timeout=600
-    )
+from .conftest import run_cli
 
 
 def test_train_then_evaluate_from_the_command_line(tiny_config, digits_corpus, tmp_path):
@@ -19,7 +13,7 @@ def test_train_then_evaluate_from_the_command_line(tiny_config, digits_corpus, t
     values = config_to_dict(tiny_config)
     values["train"]["exp_dir"] = "exp"  # relative: resolves against the config's folder
     config_path.write_text(yaml.safe_dump(values))
-    trained = run_asr(
+    trained = run_cli(
         "train", str(config_path), "train.epochs=1", "model.rnn_type=gru", cwd=digits_corpus["train"].parent
     )
     assert trained.returncode == 0, trained.stderr
@@ -27,13 +21,13 @@ def test_train_then_evaluate_from_the_command_line(tiny_config, digits_corpus, t
     assert trained.stdout.strip().endswith(str(model))
     assert "gru x2" in trained.stderr
 
-    plain = run_asr("evaluate", str(model), str(digits_corpus["test"]))
+    plain = run_cli("evaluate", str(model), str(digits_corpus["test"]))
     assert plain.returncode == 0, plain.stderr
     assert re.fullmatch(r"WER \d+\.\d\d% CER \d+\.\d\d% \(8 utterances\)\n", plain.stdout)
     rows = [json.loads(line) for line in (tmp_path / "exp" / "decode_test.jsonl").read_text().splitlines()]
     assert len(rows) == 8 and {"reference", "hypothesis", "word_errors"} <= set(rows[0])
 
-    as_json = run_asr("evaluate", str(model), str(digits_corpus["test"]), "--json")
+    as_json = run_cli("evaluate", str(model), str(digits_corpus["test"]), "--json")
     result = json.loads(as_json.stdout)
     assert set(result) >= {"wer", "cer", "substitutions", "deletions", "insertions", "utterances"}
     assert result["utterances"] == 8 and 0 <= result["cer"] <= 1.5
@@ -45,12 +39,12 @@ def test_cli_reports_bad_input_with_the_file_and_line(tiny_config, digits_corpus
     manifest.write_text(digits_corpus["test"].read_text().splitlines()[0] + "\nnot json\n")
     config_path = tmp_path / "config.yaml"
     config_path.write_text(yaml.safe_dump(config_to_dict(tiny_config)))
-    result = run_asr("train", str(config_path), f"data.train_manifest={manifest}")
+    result = run_cli("train", str(config_path), f"data.train_manifest={manifest}")
     assert result.returncode == 2
     assert f"{manifest}:2: not valid JSON" in result.stderr
 
-    unknown = run_asr("train", str(config_path), "model.layers=3")
+    unknown = run_cli("train", str(config_path), "model.layers=3")
     assert unknown.returncode == 2 and "model: unknown key(s) layers" in unknown.stderr
 
-    not_model = run_asr("evaluate", str(manifest), str(digits_corpus["test"]))
+    not_model = run_cli("evaluate", str(manifest), str(digits_corpus["test"]))
     assert not_model.returncode == 2 and "bad.jsonl: not a model file" in not_model.stderr

@@ -5,7 +5,6 @@ import io
 import json
 import shutil
 import subprocess
-import sys
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -15,11 +14,7 @@ import soundfile as sf
 from PIL import Image
 
 from asr.report import ReportOptions, write_report
-from tests.conftest import write_wav
-
-
-def run_asr(*args):
-    return subprocess.run([sys.executable, "-m", "asr.cli", *args], capture_output=True, text=True, timeout=600)
+from tests.conftest import run_cli, write_wav
 
 
 class Page(HTMLParser):
@@ -69,7 +64,7 @@ def test_the_page_of_a_digits_model_has_asr_evaluates_counts_plots_and_audio(
     decode = tmp_path / "decode.jsonl"
     page_path = tmp_path / "report.html"
     train_log = Path(trained_digits_model).parent / "train_log.csv"
-    done = run_asr(
+    done = run_cli(
         "evaluate", str(trained_digits_model), str(trained_digits_corpus["test"]), "--json",
         "--output", str(decode), "--report", str(page_path), "--train-log", str(train_log),
     )  # fmt: skip
@@ -92,7 +87,7 @@ def test_the_page_of_a_digits_model_has_asr_evaluates_counts_plots_and_audio(
     assert not page.audio
 
     with_audio = tmp_path / "with_audio.html"
-    done = run_asr("report", str(decode), "-o", str(with_audio), "--audio", "--worst", "3", "--sample", "2")
+    done = run_cli("report", str(decode), "-o", str(with_audio), "--audio", "--worst", "3", "--sample", "2")
     assert done.returncode == 0, done.stderr
     players = Page(with_audio.read_text(encoding="utf-8")).audio
     assert len(players) == 5
@@ -148,13 +143,13 @@ def test_audio_past_the_cap_is_left_out_with_a_note(tmp_path):
 def test_an_empty_or_malformed_decode_file_gives_a_one_line_error(tmp_path):
     empty = tmp_path / "empty.jsonl"
     empty.write_text("\n")
-    done = run_asr("report", str(empty), "-o", str(tmp_path / "r.html"))
+    done = run_cli("report", str(empty), "-o", str(tmp_path / "r.html"))
     assert done.returncode == 2
     assert done.stderr.strip() == f"asr: error: {empty}: the decode file has no utterances"
     assert not (tmp_path / "r.html").exists()
 
     bad = write_decode(tmp_path / "bad.jsonl", [{"reference": "a"}])
-    done = run_asr("report", str(bad), "-o", str(tmp_path / "r.html"))
+    done = run_cli("report", str(bad), "-o", str(tmp_path / "r.html"))
     assert done.returncode == 2 and f"{bad}:1: not a decode line" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
 

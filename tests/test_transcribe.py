@@ -23,6 +23,7 @@ from asr.metrics import error_rates
 from asr.decoding import Word
 from asr.transcribe import plan_regions, refine_word_edges, stitched_log_probs, transcribe_log_probs
 from asr.vad import loud_stretches, speech_stretches
+from asr.writers import WRITERS
 
 from .conftest import in_fresh_process, speech, write_wav
 
@@ -192,25 +193,15 @@ def test_every_output_format_parses_back(model, trained_digits_model, test_utter
     path = write_wav(tmp_path / "talk.wav", audio)
     expected = model.transcribe(path)
     assert len(expected.segments) >= 4  # segments are at most 10 s long
+    # The command writes what the writers make of the API's result (one decoding per level);
+    # every format of both levels is then checked on the writers' output.
+    for fmt, flags in (("srt", []), ("tsv", ["--word-timestamps"])):
+        command = ["transcribe", str(trained_digits_model), str(path), "--format", fmt, "--device", "cpu"]
+        assert main([*command, "--output-dir", str(tmp_path / fmt), *flags]) == 0
+        written = (tmp_path / fmt / f"talk.{fmt}").read_text()
+        assert written == WRITERS[fmt](expected, word_level=bool(flags))
     for fmt in ("txt", "json", "srt", "vtt", "tsv"):
-        out = tmp_path / "out"
-        assert (
-            main(
-                [
-                    "transcribe",
-                    str(trained_digits_model),
-                    str(path),
-                    "--format",
-                    fmt,
-                    "--output-dir",
-                    str(out),
-                    "--device",
-                    "cpu",
-                ]
-            )
-            == 0
-        )
-        text = (out / f"talk.{fmt}").read_text()
+        text = WRITERS[fmt](expected)
         if fmt == "txt":
             assert text == expected.text + "\n"
         elif fmt == "json":
@@ -236,25 +227,7 @@ def test_every_output_format_parses_back(model, trained_digits_model, test_utter
     words = [w for s in expected.segments for w in s.words]
     assert len(words) == len(expected.text.split())
     for fmt in ("srt", "vtt", "tsv"):  # word-level cues carry the same words and times as the API
-        out = tmp_path / "words"
-        assert (
-            main(
-                [
-                    "transcribe",
-                    str(trained_digits_model),
-                    str(path),
-                    "--format",
-                    fmt,
-                    "--word-timestamps",
-                    "--output-dir",
-                    str(out),
-                    "--device",
-                    "cpu",
-                ]
-            )
-            == 0
-        )
-        text = (out / f"talk.{fmt}").read_text()
+        text = WRITERS[fmt](expected, word_level=True)
         if fmt == "tsv":
             header, *rows = [line.split("\t") for line in text.splitlines()]
             assert header == ["start", "end", "text", "confidence"]
