@@ -115,7 +115,8 @@ def make_digits_corpus(
     ``real_manifest``'s recordings of people saying digits are listed ``real_copies`` times after
     them (each copy augmented anew in training): synthetic voices alone do not teach a model people.
 
-    ``dev_share``: see :func:`split_variants`. The same arguments give byte-identical audio and manifests, whatever ``workers`` is.
+    ``dev_share``: see :func:`split_variants`. The same arguments give byte-identical audio and
+    manifests, whatever ``workers`` is.
     """
     out_dir = Path(out_dir)
     real = real_records(real_manifest, out_dir) * real_copies if real_manifest and train_utterances > 0 else []
