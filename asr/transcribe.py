@@ -174,12 +174,20 @@ def speech_log_probs(
     voice activity)."""
     silent = silent_frames(samples, recognizer.frame_samples, len(log_probs), config.silence_db)
     if config.vad == "silero":
-        if speech is None:
-            speech = speech_stretches(samples, recognizer.sample_rate, config.vad_threshold)
-        if config.vad_loud_db > 0:
-            loud = loud_stretches(samples, recognizer.sample_rate, config.vad_loud_db, config.silence_db)
+        rate, frame_seconds = recognizer.sample_rate, recognizer.frame_seconds
+        loud = loud_stretches(samples, rate, config.vad_loud_db, config.silence_db) if config.vad_loud_db > 0 else []
+        near_loud = speech_mask(loud, len(log_probs), frame_seconds, config.vad_pad_seconds)
+        letters = (log_probs.argmax(-1) != recognizer.vocabulary.blank_id) & ~silent
+        if speech is None and loud and not (letters & ~near_loud).any():
+            # Frames near loud sound are kept whatever Silero says, and blanking the others changes
+            # no greedy word: Silero (about half of a transcription's time) has nothing to decide.
+            pad = config.vad_pad_seconds
+            speech = [(max(0.0, start - pad), end + pad) for start, end in loud]
+        elif speech is None:
+            speech = sorted(speech_stretches(samples, rate, config.vad_threshold) + loud)
+        else:
             speech = sorted(speech + loud)
-        silent |= ~speech_mask(speech, len(log_probs), recognizer.frame_seconds, config.vad_pad_seconds)
+        silent |= ~speech_mask(speech, len(log_probs), frame_seconds, config.vad_pad_seconds)
     elif config.vad != "off":
         raise ValueError(f"decoding.vad must be one of {', '.join(VAD_METHODS)}, not {config.vad!r}")
     else:
