@@ -181,13 +181,14 @@ def speech_log_probs(
         if speech is None and loud and not (letters & ~near_loud).any():
             # Frames near loud sound are kept whatever Silero says, and blanking the others changes
             # no greedy word: Silero (about half of a transcription's time) has nothing to decide.
+            # The padded loud stretches stand in for its speech at word edges.
             pad = config.vad_pad_seconds
-            speech = [(max(0.0, start - pad), end + pad) for start, end in loud]
-        elif speech is None:
-            speech = sorted(speech_stretches(samples, rate, config.vad_threshold) + loud)
+            speech, kept = [(max(0.0, start - pad), end + pad) for start, end in loud], near_loud
         else:
-            speech = sorted(speech + loud)
-        silent |= ~speech_mask(speech, len(log_probs), frame_seconds, config.vad_pad_seconds)
+            heard = speech_stretches(samples, rate, config.vad_threshold) if speech is None else speech
+            speech = sorted(heard + loud)
+            kept = speech_mask(speech, len(log_probs), frame_seconds, config.vad_pad_seconds)
+        silent |= ~kept
     elif config.vad != "off":
         raise ValueError(f"decoding.vad must be one of {', '.join(VAD_METHODS)}, not {config.vad!r}")
     else:
