@@ -17,7 +17,7 @@ import numpy as np
 
 from .data import read_manifest, write_manifest
 from .speech_corpus import ACCENTS, PiperJob, SynthesisJob, job_seed, piper_job, synthesize_jobs
-from .synthesis import random_variant, synthesize, variant_names
+from .synthesis import random_variant, robotic_lines, synthesize, variant_names
 
 DIGIT_WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 SPOKEN_DIGITS = frozenset(DIGIT_WORDS) | {"oh"}  # every word a digits model writes
@@ -100,6 +100,7 @@ def make_digits_corpus(
     real_manifest: str | Path | None = None,
     real_copies: int = 1,
     dev_share: float = 0.1,
+    robotic_share: float = 0.0,
 ) -> dict[str, Path]:
     """Synthesize the corpus into ``out_dir`` (``wavs/<split>/*.wav`` and ``<split>.jsonl``); return the manifests.
 
@@ -115,13 +116,16 @@ def make_digits_corpus(
     ``real_manifest``'s recordings of people saying digits are listed ``real_copies`` times after
     them (each copy augmented anew in training): synthetic voices alone do not teach a model people.
 
+    ``robotic_share`` of the random voices are made robotic too (:func:`asr.synthesis.robotic_lines`),
+    drawn from their own seeded generator: the other utterances stay the same.
+
     ``dev_share``: see :func:`split_variants`. The same arguments give byte-identical audio and
     manifests, whatever ``workers`` is.
     """
     out_dir = Path(out_dir)
     real = real_records(real_manifest, out_dir) * real_copies if real_manifest and train_utterances > 0 else []
     variants = split_variants(seed, dev_share)
-    rng = random.Random(seed)
+    rng, robotic_rng = random.Random(seed), random.Random(f"{seed}/robotic")
     jobs_by_split = {}
     for spec in (
         DigitsSpec("train", train_utterances, variants["train"]),
@@ -131,31 +135,11 @@ def make_digits_corpus(
         if spec.utterances <= 0:
             continue
         (out_dir / "wavs" / spec.name).mkdir(parents=True, exist_ok=True)
-        jobs = []
-        for i in range(spec.utterances):
-            accent, definition = rng.choice(ACCENTS), ""
-            if spec.name == "train" and rng.random() < random_voice_share:
-                definition = random_variant(rng)
-                voice = f"{accent}+random{i:05d}"
-            else:
-                voice = f"{accent}+{rng.choice(spec.variants)}"
-            jobs.append(  # the keywords in field order: each draws from rng in this order
-                SynthesisJob(
-                    path=str(out_dir / "wavs" / spec.name / f"{spec.name}-{i:05d}.wav"),
-                    spoken=". ".join(
-                        digit_string(rng, min_digits if spec.name == "train" else 2)
-                        for _ in range(rng.randint(1, max_groups) if max_groups > 1 else 1)
-                    ),
-                    voice=voice,
-                    variant_definition=definition,
-                    rate=rng.randint(100, 180),
-                    pitch=rng.randint(20, 80),
-                    pitch_range=rng.randint(20, 80),
-                    sample_rate=sample_rate,
-                    noise_snr_db=rng.uniform(25, 45),
-                    seed=job_seed(seed, spec.name, i),
-                )
-            )
+        jobs = [
+            espeak_job(spec, i, out_dir, rng, robotic_rng, random_voice_share, robotic_share, min_digits, max_groups)
+            for i in range(spec.utterances)
+        ]
+        jobs = [job._replace(sample_rate=sample_rate, seed=job_seed(seed, spec.name, i)) for i, job in enumerate(jobs)]
         if spec.name == "train":
             jobs += piper_jobs(out_dir / "wavs" / "train", neural_utterances, seed, sample_rate)
         jobs_by_split[spec.name] = jobs
@@ -165,6 +149,44 @@ def make_digits_corpus(
         records = synthesize_jobs(jobs, workers, f"synthesize {name}")
         write_manifest(manifests[name], records + (real if name == "train" else []))
     return manifests
+
+
+def espeak_job(
+    spec: DigitsSpec,
+    i: int,
+    out_dir: Path,
+    rng: random.Random,
+    robotic_rng: random.Random,
+    random_voice_share: float,
+    robotic_share: float,
+    min_digits: int,
+    max_groups: int,
+) -> SynthesisJob:
+    """Utterance ``i`` of split ``spec``, drawn from ``rng`` (``robotic_rng`` for robotic voices);
+    its sample rate and seed are the caller's to set."""
+    accent, definition = rng.choice(ACCENTS), ""
+    if spec.name == "train" and rng.random() < random_voice_share:
+        definition = random_variant(rng)
+        if robotic_share and robotic_rng.random() < robotic_share:
+            definition += robotic_lines(robotic_rng)
+        voice = f"{accent}+random{i:05d}"
+    else:
+        voice = f"{accent}+{rng.choice(spec.variants)}"
+    return SynthesisJob(  # the keywords in field order: each draws from rng in this order
+        path=str(out_dir / "wavs" / spec.name / f"{spec.name}-{i:05d}.wav"),
+        spoken=". ".join(
+            digit_string(rng, min_digits if spec.name == "train" else 2)
+            for _ in range(rng.randint(1, max_groups) if max_groups > 1 else 1)
+        ),
+        voice=voice,
+        variant_definition=definition,
+        rate=rng.randint(100, 180),
+        pitch=rng.randint(20, 80),
+        pitch_range=rng.randint(20, 80),
+        sample_rate=0,
+        noise_snr_db=rng.uniform(25, 45),
+        seed=0,
+    )
 
 
 def piper_jobs(folder: Path, count: int, seed: int, sample_rate: int) -> list[PiperJob]:

@@ -167,6 +167,34 @@ def random_variant(rng: random.Random) -> str:
     return "\n".join(lines) + "\n"
 
 
+# eSpeak's own robotic variants (RicishayMax2/3, anika, robosoft...) shape the spectrum with this
+# tone response; random_variant never draws it
+_ROBOTIC_TONE = "tone 100 255 600 70 1200 22 2000 66 3000 12"
+
+
+def robotic_lines(rng: random.Random) -> str:
+    """Variant lines that, appended to a definition (eSpeak keeps a keyword's last value), make
+    the voice robotic the way eSpeak's own robot variants are, all together: a long loud echo or a
+    very short metallic one, strong voicing, loud consonants, clipped syllables and their tone
+    response."""
+    if rng.random() < 0.7:  # eSpeak's echo buffer holds about 250 ms
+        echo = f"echo {rng.randint(100, 240)} {rng.randint(300, 1000)}"
+    else:
+        echo = f"echo {rng.randint(5, 40)} {rng.randint(2000, 10000)}"
+    lines = [
+        echo,
+        f"voicing {rng.randint(120, 220)}",
+        f"consonants {rng.randint(90, 130)} {rng.randint(90, 130)}",
+        f"roughness {rng.randint(3, 5)}",
+        "intonation 10",
+        "stressLength 0 1 2 3 4 5 6 7",
+        "stressAdd " + " ".join(str(round(v * rng.uniform(0.85, 1.15))) for v in (130, 140, 140, 100, 0, 0, 130, 160)),
+        "stressAmp 16 16 24 24 16 16 20 24",
+        _ROBOTIC_TONE,
+    ]
+    return "\n".join(lines) + "\n"
+
+
 def synthesize(
     text: str, voice: str = "en-US", rate: int = 175, pitch: int = 50, pitch_range: int = 50, seed: int | None = None
 ) -> tuple[np.ndarray, int]:

@@ -23,7 +23,12 @@ def main() -> None:
     parser.add_argument(
         "--dev-share", type=float, default=0.1, help="share of eSpeak's voice variants kept for dev (test's are fixed)"
     )
+    parser.add_argument(
+        "--robotic-share", type=float, default=0.0, help="share of the random training voices made robotic too"
+    )
     args = parser.parse_args()
+    if not 0 <= args.robotic_share <= 1:
+        parser.error(f"--robotic-share must be 0 to 1, not {args.robotic_share}")
     if not 0 < args.dev_share <= 0.5:
         parser.error(f"--dev-share must be over 0 and at most 0.5, not {args.dev_share}")
     if not 1 <= args.min_digits <= 6:
@@ -44,6 +49,7 @@ def main() -> None:
         real_manifest=args.real,
         real_copies=args.real_copies,
         dev_share=args.dev_share,
+        robotic_share=args.robotic_share,
     )
     for name, path in manifests.items():
         print(f"{name}: {path}")

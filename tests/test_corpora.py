@@ -109,6 +109,28 @@ def test_random_variants_speak():
         synthesize("one", "en-US+no_such_variant_xyz")
 
 
+def test_robotic_voices_change_only_the_random_voices_they_are_drawn_for(tmp_path):
+    """``robotic_share`` appends robotic lines to some random voices, from its own generator: every
+    utterance's words, voice name and settings stay as without it, and the robotic voices speak."""
+    spec = asr.digits.DigitsSpec("train", 40, split_variants(0)["train"])
+
+    def jobs(share):
+        rng, robotic_rng = random.Random(0), random.Random("0/robotic")
+        return [asr.digits.espeak_job(spec, i, tmp_path, rng, robotic_rng, 0.5, share, 1, 1) for i in range(40)]
+
+    plain, robotic = jobs(0.0), jobs(0.5)
+    changed = [i for i, (a, b) in enumerate(zip(plain, robotic)) if a != b]
+    assert 3 <= len(changed) < sum(bool(job.variant_definition) for job in plain)
+    for a, b in zip(plain, robotic):
+        assert a._replace(variant_definition="") == b._replace(variant_definition="")
+        assert b.variant_definition.startswith(a.variant_definition)
+    definition = robotic[changed[0]].variant_definition
+    assert "tone 100 255" in definition and "echo" in definition.split(plain[changed[0]].variant_definition)[1]
+    add_variant("test_robotic", definition)
+    samples, rate = synthesize("one two", "en-US+test_robotic")
+    assert 0.3 < len(samples) / rate < 3.0 and np.sqrt(np.mean(samples**2)) > 0.01
+
+
 def test_speed_perturbation_changes_length_reproducibly(digits_corpus):
     utterances = read_manifest(digits_corpus["train"], Vocabulary())[:12]
     plain = AudioDataset(utterances, Vocabulary())
