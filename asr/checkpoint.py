@@ -103,7 +103,7 @@ def model_payload(model: torch.nn.Module, config: dict, characters: list[str], e
     }
 
 
-DECODING_FILES = ("lm", "lexicon")  # decoding settings that name files a model file carries inside it
+DECODING_FILES = ("lm", "lexicon", "hotwords")  # decoding settings that name files a model file carries inside it
 
 
 def decoding_files(decoding: dict) -> dict:
@@ -141,7 +141,7 @@ def unpack_decoding_files(path: str | Path, data: dict) -> dict[str, str]:
     Raises :class:`ModelFileError` if they are not what :func:`decoding_files` writes."""
     carried = data.get("decoding_files", {})
     if not isinstance(carried, dict) or not set(carried) <= set(DECODING_FILES):
-        raise ModelFileError(f"{path}: decoding_files must map {' and '.join(DECODING_FILES)} to files")
+        raise ModelFileError(f"{path}: decoding_files must map {', '.join(DECODING_FILES)} to files")
     unpacked = {}
     for key, entry in carried.items():
         content = entry.get("data") if isinstance(entry, dict) else None

@@ -51,10 +51,38 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _adapt(args: argparse.Namespace) -> int:
+    from .adapt import AdaptOptions, adapt
+
+    check_output(args.output)
+    options = AdaptOptions(
+        held_out=args.held_out,
+        steps=args.steps,
+        lr=args.lr,
+        batch_seconds=args.batch_seconds,
+        freeze=tuple(args.freeze),
+        renormalize=args.renormalize,
+        stay_close=args.stay_close,
+        seed=args.seed,
+        device=args.device or "auto",
+    )
+    result = adapt(args.model, args.manifest, args.output, options, args.work_dir)
+    verdict = "adapted" if result.adapted else "unchanged (adapting did not help on the held-out utterances)"
+    print(f"held out ({result.held_out_utterances} utterances), before: {result.before}")
+    print(f"held out ({result.held_out_utterances} utterances), after:  {result.after}")
+    print(f"{result.output}: {verdict}")
+    return 0
+
+
 def _add_decoding_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("decoding (default: the model file's decoding config)")
     group.add_argument("--lm", help="KenLM n-gram LM (ARPA or binary); selects beam search")
     group.add_argument("--lexicon", help="lexicon (word, then its characters and |); restricts words to it")
+    group.add_argument(
+        "--hotwords",
+        help="words or phrases to favour, one a line, each optionally followed by its boost (default "
+        "6: the LM finds the word a million times likelier); words the lexicon lacks are added. Needs a lexicon",
+    )
     group.add_argument("--beam-size", type=_counting_number(1))
     group.add_argument("--beam-threshold", type=_positive_float, help="drop hypotheses this far below the best")
     group.add_argument(
@@ -89,6 +117,7 @@ def _apply_decoding_options(recognizer, args: argparse.Namespace) -> None:
     for name in (
         "lm",
         "lexicon",
+        "hotwords",
         "beam_size",
         "beam_threshold",
         "beam_size_token",
@@ -99,7 +128,7 @@ def _apply_decoding_options(recognizer, args: argparse.Namespace) -> None:
     ):
         value = getattr(args, name)
         if value is not None:
-            changes[name] = str(Path(value).resolve()) if name in ("lm", "lexicon") else value
+            changes[name] = str(Path(value).resolve()) if name in ("lm", "lexicon", "hotwords") else value
     decoding = dataclasses.replace(recognizer.config.decoding, **changes)
     recognizer.config = dataclasses.replace(recognizer.config, decoding=decoding)
     recognizer.decoder()  # a missing LM or lexicon fails here, before any audio is read
@@ -162,6 +191,17 @@ def _floats(text: str) -> list[float]:
     if not all(math.isfinite(v) for v in values):
         raise argparse.ArgumentTypeError(f"{text!r}: every value must be a finite number")
     return values
+
+
+def _share(text: str) -> float:
+    """An argparse type: a number strictly between 0 and 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not a number between 0 and 1")
+    return value
 
 
 def _finite_float(text: str) -> float:
@@ -395,7 +435,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_training_commands(commands: argparse._SubParsersAction) -> None:
-    """``asr train`` and ``asr evaluate``."""
+    """``asr train``, ``asr adapt`` and ``asr evaluate``."""
     train = commands.add_parser("train", help="train a model from a YAML recipe config")
     train.add_argument("config", help="YAML config (see recipes/)")
     train.add_argument(
@@ -405,6 +445,8 @@ def _add_training_commands(commands: argparse._SubParsersAction) -> None:
         help="override config values, or lay another YAML config over it",
     )
     train.set_defaults(run=_train)
+
+    _add_adapt_command(commands)
 
     evaluate = commands.add_parser("evaluate", help="decode a manifest and print WER and CER")
     evaluate.add_argument("model", help="model file or training checkpoint")
@@ -444,6 +486,43 @@ def _add_training_commands(commands: argparse._SubParsersAction) -> None:
     )
     report.add_argument("--seed", type=int, default=0, help="of the random sample")
     report.set_defaults(run=_report)
+
+
+def _add_adapt_command(commands: argparse._SubParsersAction) -> None:
+    """``asr adapt``."""
+    adapt = commands.add_parser(
+        "adapt",
+        help="fine-tune a model on a few minutes of your own transcribed speech",
+        description="Fine-tune MODEL on MANIFEST's utterances (a few minutes of one speaker or domain help "
+        "most: docs/adaptation.md). Part of them is held out to choose the step count and to show the "
+        "error before and after; the output keeps the model's decoding settings (LM, lexicon, hot words), "
+        "and is the original model when adapting did not help. Rerunning resumes an interrupted run.",
+    )
+    adapt.add_argument("model", help="model file to start from")
+    adapt.add_argument("manifest", help="JSON-lines manifest of your speech (audio_filepath, duration, text)")
+    adapt.add_argument("-o", "--output", required=True, type=Path, help="the adapted model file to write")
+    adapt.add_argument("--held-out", type=_share, default=0.2, help="share of the utterances held out (default 0.2)")
+    adapt.add_argument("--steps", type=_counting_number(1), default=200, help="optimiser steps (default 200)")
+    adapt.add_argument("--lr", type=_positive_float, default=5e-5, help="learning rate (default 5e-5)")
+    adapt.add_argument(
+        "--batch-seconds", type=_positive_float, default=20.0, help="padded audio seconds per batch (default 20)"
+    )
+    adapt.add_argument(
+        "--freeze", action="append", default=[], metavar="PREFIX", help="parameters not trained (a name prefix)"
+    )
+    adapt.add_argument(
+        "--renormalize", action="store_true", help="re-estimate the feature mean and variance on your speech"
+    )
+    adapt.add_argument(
+        "--stay-close",
+        type=_finite_float,
+        default=0.0,
+        help="pull towards the original weights: S * |w - w0|^2 added to the loss (default 0: off)",
+    )
+    adapt.add_argument("--seed", type=int, default=1234)
+    adapt.add_argument("--work-dir", type=Path, help="the training run's folder (default: OUTPUT.adapt/)")
+    adapt.add_argument("--device", default=None, help="cpu, cuda, cuda:N (default: cuda when available)")
+    adapt.set_defaults(run=_adapt)
 
 
 def _add_transcription_commands(commands: argparse._SubParsersAction) -> None:

@@ -125,6 +125,11 @@ class TrainConfig:
     resume: bool = True  # continue from exp_dir/checkpoint.pt when it exists
     # start from this model file's weights (same model config and vocabulary), e.g. one pretrained on synthetic speech
     init_from: str = ""
+    # with init_from: re-estimate the feature mean and variance on this run's data (false: keep the model's)
+    renormalize: bool = True
+    # with init_from: gradient of stay_close * |w - w0|^2 added, w0 its weights (L2-SP; 0: off)
+    stay_close: float = 0.0
+    freeze: list[str] = field(default_factory=list)  # parameters (name prefixes, e.g. subsample, rnn.) not trained
     threads: int = 0  # torch CPU threads (0: torch's default)
 
 
@@ -135,6 +140,7 @@ class DecodingConfig:
     method: str = "greedy"  # greedy | beam; giving an lm selects beam search by itself
     lm: str = ""  # KenLM n-gram LM (ARPA or binary): a word LM with a lexicon, a character LM without
     lexicon: str = ""  # words and spellings (asr.decoding.write_lexicon); empty: lexicon-free
+    hotwords: str = ""  # words to favour, added to the lexicon if missing (asr.decoding.read_hotwords)
     beam_size: int = 50
     beam_threshold: float = 10.0  # hypotheses this far below the best are dropped (10 lost nothing against 25: faster)
     beam_size_token: int = 0  # only this many most likely tokens are tried per frame (0: all)
@@ -309,6 +315,14 @@ def _training_checks(config: Config) -> list[Check]:
         ("train.accumulate_batches", t.accumulate_batches, t.accumulate_batches >= 1, "1 or more"),
         ("train.early_stopping_patience", t.early_stopping_patience, t.early_stopping_patience >= 0, "0 (off) or more"),
         ("train.best_metric", t.best_metric, t.best_metric in ("wer", "cer"), "wer or cer"),
+        ("train.stay_close", t.stay_close, t.stay_close >= 0, "0 (off) or more"),
+        (
+            "train.stay_close",
+            t.stay_close,
+            not (t.stay_close and not t.init_from),
+            "0 without train.init_from (the weights to stay close to)",
+        ),
+        ("train.freeze", t.freeze, all(isinstance(p, str) and p for p in t.freeze), "a list of name prefixes"),
         ("train.average_last", t.average_last, t.average_last >= 0, "0 (off) or more"),
         ("train.threads", t.threads, t.threads >= 0, "0 (torch's default) or more"),
     ]
@@ -330,6 +344,7 @@ def _decoding_checks(c: DecodingConfig) -> list[Check]:
         ("decoding.method", c.method, c.method in ("greedy", "beam"), "greedy or beam"),
         ("decoding.lm", c.lm, isinstance(c.lm, str), "a path (text)"),
         ("decoding.lexicon", c.lexicon, isinstance(c.lexicon, str), "a path (text)"),
+        ("decoding.hotwords", c.hotwords, isinstance(c.hotwords, str), "a path (text)"),
         ("decoding.beam_size", c.beam_size, _integer(c.beam_size) and c.beam_size >= 1, "a whole number, 1 or more"),
         ("decoding.beam_threshold", c.beam_threshold, _number(c.beam_threshold) and c.beam_threshold > 0, "positive"),
         (

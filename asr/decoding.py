@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import tempfile
 from collections.abc import Sequence
 from itertools import groupby
@@ -152,13 +153,79 @@ def check_lexicon_file(path: str | Path, vocabulary: Vocabulary) -> None:
             )
 
 
+# A listed hot word without a boost of its own: its LM log10-probability raised by this much (tuned
+# on the LibriSpeech dev speakers: recipes/librispeech/RESULTS.md)
+DEFAULT_HOTWORD_BOOST = 6.0
+
+
+def read_hotwords(path: str | Path, vocabulary: Vocabulary) -> dict[str, float]:
+    """A hot-word file's words and their boosts: one word or phrase a line, optionally followed by
+    its boost (a number; default :data:`DEFAULT_HOTWORD_BOOST`); blank lines and lines starting
+    with ``#`` are skipped. Each word of a phrase gets the phrase's boost; words are lower-cased.
+    A line the model cannot spell, or a bad boost, raises ValueError naming the file and line."""
+    path = _regular_file(path, "hot-word")
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: not a hot-word file (not UTF-8 text)") from None
+    letters = {t for t in vocabulary.tokens if t != " "} - {vocabulary.tokens[vocabulary.blank_id]}
+    boosts: dict[str, float] = {}
+    for number, line in enumerate(lines, 1):
+        fields = line.lower().split()
+        if not fields or fields[0].startswith("#"):
+            continue
+        boost = DEFAULT_HOTWORD_BOOST
+        if len(fields) > 1 and _is_number(fields[-1]):
+            boost = float(fields.pop())
+            if not math.isfinite(boost):
+                raise ValueError(f"{path}: line {number}: the boost must be a finite number, not {boost}")
+        for word in fields:
+            unknown = sorted(set(word) - letters)
+            if unknown:
+                raise ValueError(
+                    f"{path}: line {number}: {word!r} has characters the model cannot write ({''.join(unknown)!r})"
+                )
+            boosts[word] = boost
+    if not boosts:
+        raise ValueError(f"{path}: no hot words in it (one word or phrase a line, optionally then a boost)")
+    return boosts
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _boosted_lm(base, boosts: dict[int, float]):
+    """A word LM (KenLM, or flashlight's zero LM) whose words ``boosts`` names score their boost
+    more (in the LM's log10 units), as a torchaudio custom LM."""
+    from torchaudio.models.decoder import CTCDecoderLM
+
+    class BoostedLM(CTCDecoderLM):
+        def start(self, start_with_nothing: bool):
+            return base.start(start_with_nothing)
+
+        def score(self, state, usr_token_idx: int):
+            next_state, score = base.score(state, usr_token_idx)
+            return next_state, score + boosts.get(usr_token_idx, 0.0)
+
+        def finish(self, state):
+            return base.finish(state)
+
+    return BoostedLM()
+
+
 class BeamSearchDecoder:
     """CTC beam search: torchaudio's ``ctc_decoder`` (flashlight-text, with KenLM built in).
 
     With a lexicon, words come only from it and ``lm`` is a word n-gram LM (ARPA or KenLM binary);
     without one the search is lexicon-free and ``lm``, if any, scores characters (an LM built with
     ``asr lm build --characters``). ``word_score`` is added per word in both: lexicon-free, on each
-    word boundary.
+    word boundary. ``hotwords`` (a file :func:`read_hotwords` reads; lexicon search only) adds the
+    listed words the lexicon lacks and raises each listed word's LM log10 probability by its boost.
     """
 
     def __init__(
@@ -171,6 +238,7 @@ class BeamSearchDecoder:
         lm_weight: float = 2.0,
         word_score: float = 0.0,
         beam_size_token: int = 0,
+        hotwords: str = "",
     ):
         from torchaudio.models.decoder import ctc_decoder
 
@@ -178,6 +246,11 @@ class BeamSearchDecoder:
             check_lm_file(lm)
         if lexicon:
             check_lexicon_file(lexicon, vocabulary)
+        boosts = read_hotwords(hotwords, vocabulary) if hotwords else {}
+        if hotwords and not lexicon:
+            raise ValueError(
+                f"{hotwords}: hot words need a beam search with a lexicon (--lexicon, or a model tuned with a word LM)"
+            )
         tokens = [
             _BLANK_TOKEN if t == vocabulary.tokens[vocabulary.blank_id] else _WORD_BOUNDARY if t == " " else t
             for t in vocabulary.tokens
@@ -201,12 +274,15 @@ class BeamSearchDecoder:
             self._lm_dict.write("\n".join(tokens) + "\n")
             self._lm_dict.flush()
             lm_dict = self._lm_dict.name
+        search_lm = lm or None
+        if boosts:
+            lexicon, lm_dict, search_lm = self._hotword_search(vocabulary, lm, lexicon, boosts)
         with held_back_stderr() as banner:  # KenLM's "Loading the LM will be faster ..." and its bar
             try:
                 self.decoder = ctc_decoder(
                     lexicon=lexicon or None,
                     tokens=tokens,
-                    lm=lm or None,
+                    lm=search_lm,
                     lm_dict=lm_dict,
                     beam_size=beam_size,
                     beam_size_token=beam_size_token or None,  # None: every token
@@ -225,6 +301,29 @@ class BeamSearchDecoder:
                 said = [line for line in banner.read().decode(errors="replace").splitlines() if line.strip()]
                 reason = said[-1] if said else str(error).splitlines()[0] if str(error) else type(error).__name__
                 raise ValueError(f"{lm or lexicon}: the beam search could not load it ({reason})") from None
+
+    def _hotword_search(self, vocabulary: Vocabulary, lm: str, lexicon: str, boosts: dict[str, float]):
+        """The lexicon with the hot words it lacks spelt out, the word list that numbers its words,
+        and the LM with the hot words boosted: the arguments of ``ctc_decoder`` for a hot-word search."""
+        from flashlight.lib.text.decoder import ZeroLM
+        from flashlight.lib.text.decoder.kenlm import KenLM
+        from flashlight.lib.text.dictionary import Dictionary
+
+        lines = Path(lexicon).read_text(encoding="utf-8").splitlines()
+        known = {line.split()[0] for line in lines if line.strip()}
+        lines += [f"{word}\t{' '.join(word)} {_WORD_BOUNDARY}" for word in boosts if word not in known]
+        self._lexicon_file = tempfile.NamedTemporaryFile("w", suffix=".txt", encoding="utf-8")
+        self._lexicon_file.write("\n".join(lines) + "\n")
+        self._lexicon_file.flush()
+        words = ["<unk>"] + sorted(known | set(boosts))
+        self._words_file = tempfile.NamedTemporaryFile("w", suffix=".txt", encoding="utf-8")
+        self._words_file.write("\n".join(words) + "\n")
+        self._words_file.flush()
+        word_dict = Dictionary(self._words_file.name)
+        with held_back_stderr():
+            base = KenLM(lm, word_dict) if lm else ZeroLM()
+        self._lm = _boosted_lm(base, {word_dict.get_index(w): boost for w, boost in boosts.items()})
+        return self._lexicon_file.name, self._words_file.name, self._lm
 
     def words(self, log_probs: torch.Tensor, lengths: torch.Tensor, frame_seconds: float) -> list[list[Word]]:
         """Best words of each utterance in a (batch, frames, vocab) batch, each timed from its first
@@ -306,16 +405,25 @@ def align_words(
 
 
 # The decoding settings that shape a beam search: each names a keyword of BeamSearchDecoder.
-BEAM_FIELDS = ("lm", "lexicon", "beam_size", "beam_threshold", "lm_weight", "word_score", "beam_size_token")
+BEAM_FIELDS = (
+    "lm",
+    "lexicon",
+    "beam_size",
+    "beam_threshold",
+    "lm_weight",
+    "word_score",
+    "beam_size_token",
+    "hotwords",
+)
 
 Decoder = GreedyDecoder | BeamSearchDecoder
 
 
 def uses_beam_search(config: DecodingConfig) -> bool:
-    """Whether ``config`` asks for beam search: ``method: beam``, or an LM or a lexicon given."""
+    """Whether ``config`` asks for beam search: ``method: beam``, or an LM, a lexicon or hot words given."""
     if config.method not in ("greedy", "beam"):
         raise ValueError(f"decoding.method must be greedy or beam, not {config.method!r}")
-    return config.method == "beam" or bool(config.lm or config.lexicon)
+    return config.method == "beam" or bool(config.lm or config.lexicon or config.hotwords)
 
 
 def build_decoder(vocabulary: Vocabulary, config: DecodingConfig) -> Decoder:

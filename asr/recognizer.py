@@ -22,7 +22,15 @@ from .checkpoint import (
     unpack_decoding_files,
 )
 from .config import Config, DecodingConfig, check_config, config_from_dict, config_to_dict
-from .decoding import BEAM_FIELDS, Decoder, build_decoder, check_lexicon_file, check_lm_file, uses_beam_search
+from .decoding import (
+    BEAM_FIELDS,
+    Decoder,
+    build_decoder,
+    check_lexicon_file,
+    check_lm_file,
+    read_hotwords,
+    uses_beam_search,
+)
 from .distributed import pick_device
 from .export import BACKENDS, ExportError, detect_backend, export, int8_model, load_exported
 from .features import LogMel
@@ -122,7 +130,7 @@ class Recognizer:
         frontend = LogMel(self.config.features)
         config = config_to_dict(self.config)
         self._check_decoding_files()
-        for key in DECODING_FILES:  # the LM and lexicon go beside the file, named relative to it
+        for key in DECODING_FILES:  # the LM, lexicon and hot words go beside the file, named relative to it
             if config["decoding"][key]:
                 source = Path(config["decoding"][key])
                 beside = Path(out).with_name(f"{Path(out).name}.{key}{source.suffix}")
@@ -132,11 +140,13 @@ class Recognizer:
         return export(frontend, model, config, self.vocabulary.characters, out, fmt, int8)
 
     def _check_decoding_files(self) -> None:
-        """Refuse to carry an LM or lexicon that is not one (a config can name any file)."""
+        """Refuse to carry an LM, lexicon or hot-word list that is not one (a config can name any file)."""
         if self.config.decoding.lm:
             check_lm_file(self.config.decoding.lm)
         if self.config.decoding.lexicon:
             check_lexicon_file(self.config.decoding.lexicon, self.vocabulary)
+        if self.config.decoding.hotwords:
+            read_hotwords(self.config.decoding.hotwords, self.vocabulary)
 
     def transcribe(
         self,

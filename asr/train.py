@@ -9,6 +9,7 @@ an interruption resumes exactly where the last checkpoint left off.
 from __future__ import annotations
 
 import contextlib
+import copy
 import csv
 import logging
 import math
@@ -271,6 +272,7 @@ class TrainState:
     use_amp: bool
     amp_dtype: torch.dtype
     batches_per_epoch: int  # of the first epoch, all ranks together: the unit of the learning-rate schedule
+    anchor: list[torch.Tensor] = field(default_factory=list)  # train.init_from's weights, for train.stay_close
     progress: Progress = field(default_factory=Progress)
     step_log: StepLog | None = None
 
@@ -426,6 +428,7 @@ def build_state(config: Config) -> TrainState:
     model = CTCModel(config.features.n_mels, len(vocabulary), config.model, config.features.utterance_mean_norm).to(
         device
     )
+    freeze(model, config.train.freeze)
     optimizer, scaler, use_amp, amp_dtype = build_optimizer(config, model, device)
     state = TrainState(
         config,
@@ -465,12 +468,28 @@ def build_state(config: Config) -> TrainState:
             world_size,
         )
     resume_or_start(state)
+    if config.train.stay_close:
+        state.anchor = anchor_weights(model, config.train.init_from)
     if world_size > 1:
         # DDP copies rank 0's weights and buffers (the normalisation statistics) to every rank.
         state.ddp = torch.nn.parallel.DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None
         )
     return state
+
+
+def freeze(model: CTCModel, prefixes: list[str]) -> None:
+    """Stop the parameters whose names start with one of ``prefixes`` from training; a prefix that
+    names none is an error (listing the names there are)."""
+    names = [name for name, _ in model.named_parameters()]
+    for prefix in prefixes:
+        if not any(name.startswith(prefix) for name in names):
+            raise ValueError(f"train.freeze: no parameter name starts with {prefix!r} (they are {', '.join(names)})")
+    for name, parameter in model.named_parameters():
+        if any(name.startswith(prefix) for prefix in prefixes):
+            parameter.requires_grad_(False)
+    if not any(parameter.requires_grad for parameter in model.parameters()):
+        raise ValueError(f"train.freeze: {', '.join(prefixes)} leave no parameter to train")
 
 
 def resume_or_start(state: TrainState) -> None:
@@ -507,7 +526,8 @@ def resume_or_start(state: TrainState) -> None:
         init_weights(state.model, config.train.init_from, state.vocabulary)
         if state.is_main:
             log.info("weights from %s", config.train.init_from)
-    if state.is_main:  # (re-)estimated on this run's data, so that its features are normalised as the weights expect
+    if state.is_main and (config.train.renormalize or not config.train.init_from):
+        # (re-)estimated on this run's data, so that its features are normalised as the weights expect
         # from the first epoch's draws: with several corpora, mixed as their weights say
         drawn = [state.train_utterances[i % len(state.train_utterances)] for i in state.sampler.epoch_utterances(0)]
         estimate_normalization(state.model, state.frontend, drawn, config, state.device)
@@ -580,10 +600,31 @@ def train_step(state: TrainState, group: list[tuple[Batch, bool]]) -> dict:
             figures["samples"] += batch.waveforms.numel()
             figures["padded"] += batch.waveforms.numel() - batch.sample_counts.sum().item()
     state.scaler.unscale_(state.optimizer)
+    pull_towards_anchor(state)
     figures["grad_norm"] = torch.nn.utils.clip_grad_norm_(state.model.parameters(), state.config.train.grad_clip).item()
     state.scaler.step(state.optimizer)
     state.scaler.update()
     return figures
+
+
+def anchor_weights(model: CTCModel, path: str) -> list[torch.Tensor]:
+    """The parameters of ``model`` with the weights of model file ``path`` (``train.init_from``),
+    in ``model.parameters()`` order: what ``train.stay_close`` pulls towards, on resuming too."""
+    start = copy.deepcopy(model)
+    start.load_state_dict(load_model_file(path)["state_dict"])
+    return [p.detach().clone() for p in start.parameters()]
+
+
+def pull_towards_anchor(state: TrainState) -> None:
+    """With ``train.stay_close``: add the gradient of stay_close * |w - w0|^2 (w0: the weights of
+    ``train.init_from``), so that fine-tuning on a little data moves the weights no further from
+    the model it started from than the data is worth (L2-SP)."""
+    strength = state.config.train.stay_close
+    if not strength:
+        return
+    for parameter, start in zip(state.model.parameters(), state.anchor):
+        if parameter.grad is not None:
+            parameter.grad.add_(parameter.detach() - start, alpha=2 * strength)
 
 
 class TrainingDiverged(ValueError):

@@ -198,3 +198,27 @@ def test_bandwidth_scores_files_as_they_are_and_cut_at_the_band_asked(trained_di
     assert row.split("\t")[2] == f"{100 * rates.wer:.2f}%, {100 * rates.cer:.2f}%"  # as evaluate scores them
     full_cer, cut_cer = (float(row.split("\t")[i].split(", ")[1].rstrip("%")) for i in (2, 3))
     assert cut_cer > full_cer  # a 2 kHz band loses what the model was trained to hear above it
+
+
+def test_hotwords_lists_the_words_the_lexicon_lacks_and_counts_their_recall(trained_digits_model, tmp_path):
+    from asr.cli import main
+    from asr.decoding import write_lexicon
+
+    texts = ["seven three nine two", "one five", "nine four"]
+    lines = []
+    for n, text in enumerate(texts):
+        write_wav(tmp_path / f"{n}.wav", speech(text, rate=140))
+        lines.append(json.dumps({"audio_filepath": f"{n}.wav", "duration": 1.0, "text": text}))
+    manifest = tmp_path / "digits.jsonl"
+    manifest.write_text("\n".join(lines) + "\n")
+    words = ["zero", "oh", "one", "two", "three", "four", "five", "six", "seven", "eight"]  # no "nine"
+    lexicon = write_lexicon(words, tmp_path / "lexicon.txt")
+    model = tmp_path / "lexicon_model.pt"
+    assert main(["export-model", str(trained_digits_model), str(model), f"decoding.lexicon={lexicon}"]) == 0
+    command = [sys.executable, str(BENCHMARKS / "hotwords.py"), str(model), str(manifest), str(tmp_path / "out")]
+    done = subprocess.run(command + ["--boosts", "6"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "1 hot words; 2 utterances with them, 1 without" in done.stdout
+    rows = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    assert [(row["boost"], row["recall"]) for row in rows] == [("none", "0/2"), ("6", "2/2")]
+    assert (tmp_path / "out" / "hot_6.txt").read_text() == "nine 6\n"
