@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import warnings
 from pathlib import Path
@@ -10,6 +11,15 @@ import librosa
 import numpy as np
 import soundfile as sf
 import soxr
+
+from .files import library_messages
+
+log = logging.getLogger(__name__)
+
+# libmpg123 (inside libsndfile) reports each damaged MP3 frame on stderr, several lines a file:
+# they are gathered into one warning that names the file
+_MPEG_SUFFIXES = (".mp3", ".mp2", ".mpga")
+_MPG123_MESSAGE = r"\[src/libmpg123/[^\]\n]*\][^\n]*\n?"
 
 # Suffixes a folder is searched for (``find_audio_files``, LibriSpeech folders); any readable file works
 # when named directly.
@@ -103,6 +113,17 @@ def load_audio(
         raise AudioError(f"{path}: not a regular file (a FIFO, device or socket), so not read as audio")
     if path.stat().st_size == 0:
         raise AudioError(f"{path}: empty file (0 bytes)")
+    if path.suffix.lower() not in _MPEG_SUFFIXES:
+        return _read(path, sample_rate, max_seconds, allow_truncated)
+    with library_messages(_MPG123_MESSAGE) as damaged:
+        samples = _read(path, sample_rate, max_seconds, allow_truncated)
+    if damaged:
+        log.warning("%s: %d damaged MP3 frame(s), decoded as they could be (%s)", path, len(damaged), damaged[0])
+    return samples
+
+
+def _read(path: Path, sample_rate: int, max_seconds: float, allow_truncated: bool) -> np.ndarray:
+    """:func:`load_audio` of a checked path: soundfile block by block, else librosa."""
     try:
         sound = sf.SoundFile(path)
     except (sf.LibsndfileError, RuntimeError, TypeError) as sf_error:

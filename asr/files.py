@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
+import sys
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
@@ -14,22 +17,44 @@ TEMPORARY_SUFFIX = ".tmp"  # atomic_write's files before their rename: ".NAME.RA
 MAX_TEXT_BYTES = 4 << 30  # text inputs (LM text, counts, transcripts) read at most
 
 
+# One redirection of file descriptor 2 at a time: two threads' would each restore the other's sink.
+_STDERR_LOCK = threading.Lock()
+
+
 @contextlib.contextmanager
 def held_back_stderr() -> Iterator[IO[bytes]]:
     """What C and C++ libraries write to file descriptor 2 inside the block (KenLM's loading
     banner and progress bar) goes to the yielded file instead of the terminal, for the caller to
-    quote in an error or drop. Python's own ``sys.stderr`` is flushed first."""
-    import sys
+    quote in an error or drop. Python's own ``sys.stderr`` is flushed first. One thread at a time."""
+    with _STDERR_LOCK:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        with tempfile.TemporaryFile() as sink:
+            os.dup2(sink.fileno(), 2)
+            try:
+                yield sink
+            finally:
+                sys.stderr.flush()
+                os.dup2(saved, 2)
+                os.close(saved)
 
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as sink:
-        os.dup2(sink.fileno(), 2)
+
+@contextlib.contextmanager
+def library_messages(pattern: str) -> Iterator[list[str]]:
+    """The messages matching ``pattern`` (a regular expression) that C libraries write to file
+    descriptor 2 inside the block, collected into the yielded list instead of shown; whatever
+    else was written there meanwhile (another thread's progress bar) is written out afterwards."""
+    found: list[str] = []
+    with held_back_stderr() as sink:
         try:
-            yield sink
+            yield found
         finally:
-            os.dup2(saved, 2)
-            os.close(saved)
+            sink.seek(0)
+            text = sink.read().decode(errors="replace")
+    found += [match.group(0).strip() for match in re.finditer(pattern, text)]
+    rest = re.sub(pattern, "", text)
+    if rest:
+        os.write(2, rest.encode())
 
 
 def check_output(path: str | Path, folder: bool = False) -> Path:

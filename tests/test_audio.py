@@ -80,3 +80,28 @@ def test_a_long_file_is_resampled_across_read_blocks_as_if_in_one_piece(tmp_path
     assert abs(len(loaded) - len(whole)) <= 1 and len(loaded) == pytest.approx(samples * 16000 / rate, abs=2)
     n = min(len(loaded), len(whole))
     assert np.max(np.abs(loaded[:n] - whole[:n])) < 1e-3  # no click or gap at the block edges
+
+
+def test_damaged_mp3_frames_give_one_warning_naming_the_file_not_the_decoders_lines(tmp_path):
+    """libmpg123 writes a line to stderr for each damaged frame itself; they become one warning."""
+    import subprocess
+    import sys
+
+    good = tmp_path / "good.mp3"
+    sf.write(good, speech("seven three nine two one four"), 16000, format="MP3")
+    damaged = bytearray(good.read_bytes())
+    for i in range(2000, len(damaged) - 2000, 997):  # flip bytes inside frames, not the header
+        damaged[i] ^= 0xFF
+    bad = tmp_path / "bad.mp3"
+    bad.write_bytes(damaged)
+    code = (
+        "import logging, sys; logging.basicConfig(level=logging.INFO)\n"
+        "from asr.audio import load_audio\n"
+        "for path in sys.argv[1:]: print(len(load_audio(path)))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code, str(good), str(bad)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert len(done.stdout.split()) == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "libmpg123" not in lines[0].split(" (")[0], lines
+    assert lines[0].startswith(f"WARNING:asr.audio:{bad}: ") and "damaged MP3 frame(s)" in lines[0]
