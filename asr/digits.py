@@ -135,11 +135,11 @@ def make_digits_corpus(
         if spec.utterances <= 0:
             continue
         (out_dir / "wavs" / spec.name).mkdir(parents=True, exist_ok=True)
+        shares = (random_voice_share, robotic_share)
         jobs = [
-            espeak_job(spec, i, out_dir, rng, robotic_rng, random_voice_share, robotic_share, min_digits, max_groups)
+            espeak_job(spec, i, out_dir, (rng, robotic_rng), shares, min_digits, max_groups, sample_rate, seed)
             for i in range(spec.utterances)
         ]
-        jobs = [job._replace(sample_rate=sample_rate, seed=job_seed(seed, spec.name, i)) for i, job in enumerate(jobs)]
         if spec.name == "train":
             jobs += piper_jobs(out_dir / "wavs" / "train", neural_utterances, seed, sample_rate)
         jobs_by_split[spec.name] = jobs
@@ -155,15 +155,16 @@ def espeak_job(
     spec: DigitsSpec,
     i: int,
     out_dir: Path,
-    rng: random.Random,
-    robotic_rng: random.Random,
-    random_voice_share: float,
-    robotic_share: float,
+    generators: tuple[random.Random, random.Random],
+    shares: tuple[float, float],
     min_digits: int,
     max_groups: int,
+    sample_rate: int,
+    seed: int,
 ) -> SynthesisJob:
-    """Utterance ``i`` of split ``spec``, drawn from ``rng`` (``robotic_rng`` for robotic voices);
-    its sample rate and seed are the caller's to set."""
+    """Utterance ``i`` of split ``spec`` of the corpus of ``seed``, drawn from the corpus's generator
+    (and the robotic voices' own): ``shares`` are the random-voice and robotic shares."""
+    (rng, robotic_rng), (random_voice_share, robotic_share) = generators, shares
     accent, definition = rng.choice(ACCENTS), ""
     if spec.name == "train" and rng.random() < random_voice_share:
         definition = random_variant(rng)
@@ -183,9 +184,9 @@ def espeak_job(
         rate=rng.randint(100, 180),
         pitch=rng.randint(20, 80),
         pitch_range=rng.randint(20, 80),
-        sample_rate=0,
+        sample_rate=sample_rate,
         noise_snr_db=rng.uniform(25, 45),
-        seed=0,
+        seed=job_seed(seed, spec.name, i),
     )
 
 

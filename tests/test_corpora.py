@@ -116,7 +116,8 @@ def test_robotic_voices_change_only_the_random_voices_they_are_drawn_for(tmp_pat
 
     def jobs(share):
         rng, robotic_rng = random.Random(0), random.Random("0/robotic")
-        return [asr.digits.espeak_job(spec, i, tmp_path, rng, robotic_rng, 0.5, share, 1, 1) for i in range(40)]
+        generators = (rng, robotic_rng)
+        return [asr.digits.espeak_job(spec, i, tmp_path, generators, (0.5, share), 1, 1, 16000, 0) for i in range(40)]
 
     plain, robotic = jobs(0.0), jobs(0.5)
     changed = [i for i, (a, b) in enumerate(zip(plain, robotic)) if a != b]
