@@ -140,7 +140,7 @@ def int8_model(model: CTCModel) -> CTCModel:
     quantized = copy.deepcopy(model).cpu().eval()
     quantized.rnn = UnpackedRNN(quantized.rnn)
     # torch.ao.quantization is deprecated in favour of torchao, which quantizes no LSTM or GRU yet;
-    # the pinned torch 2.11 still has it.
+    # torch 2.9-2.14 (the declared range) still have it.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return torch.ao.quantization.quantize_dynamic(quantized, {nn.LSTM, nn.GRU, nn.Linear}, dtype=torch.qint8)
