@@ -7,6 +7,7 @@ import tempfile
 from collections.abc import Sequence
 from itertools import groupby
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 import torch
@@ -199,6 +200,15 @@ def _is_number(text: str) -> bool:
     return True
 
 
+def _lines_file(lines: list[str]) -> IO[str]:
+    """A temporary text file holding ``lines`` (for flashlight, which reads paths), removed when closed
+    or collected: the decoder keeps it as long as it searches."""
+    handle = tempfile.NamedTemporaryFile("w", suffix=".txt", encoding="utf-8")
+    handle.write("\n".join(lines) + "\n")
+    handle.flush()
+    return handle
+
+
 def _boosted_lm(base, boosts: dict[int, float]):
     """A word LM (KenLM, or flashlight's zero LM) whose words ``boosts`` names score their boost
     more (in the LM's log10 units), as a torchaudio custom LM."""
@@ -270,9 +280,7 @@ class BeamSearchDecoder:
         self._boundary_frame[0, self._space_id] = 0.0
         lm_dict = None
         if lm and not lexicon:  # lexicon-free: the LM's words are the tokens, in token order
-            self._lm_dict = tempfile.NamedTemporaryFile("w", suffix=".txt", encoding="utf-8")
-            self._lm_dict.write("\n".join(tokens) + "\n")
-            self._lm_dict.flush()
+            self._lm_dict = _lines_file(tokens)
             lm_dict = self._lm_dict.name
         search_lm = lm or None
         if boosts:
@@ -312,13 +320,8 @@ class BeamSearchDecoder:
         lines = Path(lexicon).read_text(encoding="utf-8").splitlines()
         known = {line.split()[0] for line in lines if line.strip()}
         lines += [f"{word}\t{' '.join(word)} {_WORD_BOUNDARY}" for word in boosts if word not in known]
-        self._lexicon_file = tempfile.NamedTemporaryFile("w", suffix=".txt", encoding="utf-8")
-        self._lexicon_file.write("\n".join(lines) + "\n")
-        self._lexicon_file.flush()
-        words = ["<unk>"] + sorted(known | set(boosts))
-        self._words_file = tempfile.NamedTemporaryFile("w", suffix=".txt", encoding="utf-8")
-        self._words_file.write("\n".join(words) + "\n")
-        self._words_file.flush()
+        self._lexicon_file = _lines_file(lines)
+        self._words_file = _lines_file(["<unk>"] + sorted(known | set(boosts)))
         word_dict = Dictionary(self._words_file.name)
         with held_back_stderr():
             base = KenLM(lm, word_dict) if lm else ZeroLM()
