@@ -3,7 +3,8 @@
 against hours, and predict the CER at 10 and 100 hours.
 
     python benchmarks/learning_curve.py CONFIG DATA_DIR [--out-dir DIR] [--test-speakers 84 174]
-        [--fractions 0.125 0.25 0.5 1] [--equal-epochs] [section.key=value ...]
+        [--fractions 0.125 0.25 0.5 1] [--equal-epochs] [--extra-speech MANIFEST [--extra-speech ...]
+        [--extra-fractions 0.5 1]] [section.key=value ...]
 
 DATA_DIR is a LibriSpeech-layout folder: the --test-speakers are the test set, everyone else the
 training set. Each fraction is a seeded random share of the training utterances (the smaller
@@ -22,6 +23,13 @@ real error rates level off, so the 10 and 100 hour predictions are optimistic wh
 points are few or far from those sizes: read them as "at best". A curve that is already bending
 shows it in the second fit, through the two largest shares alone (the local slope), whose
 predictions are printed beside the first and drawn dotted.
+
+Other people's speech (`--extra-speech`, JSON-lines manifests of other corpora) is a second
+series: all of DATA_DIR's training set plus each of the --extra-fractions of the other corpora's
+hours (nested shares, equal steps again: train.epochs x in-domain hours / all hours). Its points
+are drawn at their total hours, the in-domain and other hours kept apart in the TSV, and each is
+read against the in-domain fits: the in-domain hours that would give its CER, so "an hour of
+other speech is worth x hours of in-domain speech".
 """
 
 from __future__ import annotations
@@ -37,6 +45,7 @@ import numpy as np
 from asr.config import load_config
 from asr.data import read_manifest, write_manifest
 from asr.evaluate import evaluate
+from asr.metrics import ErrorRates
 from asr.librispeech import make_manifest
 from asr.recognizer import load_model
 from asr.train import train
@@ -72,6 +81,12 @@ def nested_shares(records: list[dict], fractions: list[float], seed: int) -> dic
     return shares
 
 
+def in_domain_equivalent(fit: tuple[float, float], cer: float) -> float:
+    """The hours a power-law fit (a, b) needs to reach ``cer``: the inverse of ``power_law``."""
+    a, b = fit
+    return (cer / a) ** (-1 / b)
+
+
 def power_law(fit: tuple[float, float], hours: float | np.ndarray) -> float | np.ndarray:
     """CER = a * hours^-b of a fit (a, b), for a number or an array of hours."""
     a, b = fit
@@ -79,8 +94,15 @@ def power_law(fit: tuple[float, float], hours: float | np.ndarray) -> float | np
 
 
 def plot(
-    path: Path, hours: list[float], cers: list[float], fit: tuple[float, float], tail: tuple[float, float]
+    path: Path,
+    hours: list[float],
+    cers: list[float],
+    fit: tuple[float, float],
+    tail: tuple[float, float],
+    extra: list[tuple[float, float, float]] = (),
 ) -> None:
+    """The measured CERs and both fits against hours (log-log); ``extra`` points are
+    (in-domain hours, other hours, CER) of the series with other corpora, drawn at their total hours."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -104,7 +126,12 @@ def plot(
             cer = 100 * power_law(line_fit, target)
             ax.plot([target], [cer], "s", color=color, fillstyle="none")
             ax.annotate(f"{cer:.1f}%", (target, cer), textcoords="offset points", xytext=(5, 5), color=color)
-    ax.plot(hours, [100 * c for c in cers], "o", color="tab:red", label="measured")
+    ax.plot(hours, [100 * c for c in cers], "o", color="tab:red", label="measured: in-domain hours")
+    if extra:
+        totals = [own + other for own, other, _ in extra]
+        ax.plot(totals, [100 * c for _, _, c in extra], "^", color="tab:green", label="all in-domain + other hours")
+        for (_, other, cer), total in zip(extra, totals):
+            ax.annotate(f"+{other:.2f} h other", (total, 100 * cer), textcoords="offset points", xytext=(5, -12))
     ax.set_xscale("log")
     ax.set_yscale("log")
     plain = FuncFormatter(lambda value, _: f"{value:g}")
@@ -124,6 +151,23 @@ def plot(
     plt.close(fig)
 
 
+def train_and_score(config, exp_dir: Path, records: list[dict], epochs: int, test: list) -> ErrorRates:
+    """Train ``config`` on ``records`` for ``epochs`` epochs into ``exp_dir`` (unless its model.pt
+    exists: a rerun resumes) and score its model.pt greedily on ``test``."""
+    write_manifest(exp_dir / "train.jsonl", records)
+    config.data.train_manifest, config.data.dev_manifest = str(exp_dir / "train.jsonl"), ""
+    config.train.exp_dir = str(exp_dir)
+    config.train.epochs = epochs
+    if not (exp_dir / "model.pt").exists():
+        train(config)
+    return evaluate(load_model(exp_dir / "model.pt"), test, exp_dir / "decode_test.jsonl", progress=False)
+
+
+def hours_of(records: list[dict]) -> float:
+    """The hours of audio in ``records``."""
+    return sum(r["duration"] for r in records) / 3600
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("config")
@@ -135,54 +179,86 @@ def main() -> None:
     parser.add_argument(
         "--equal-epochs", action="store_true", help="train every share for train.epochs (default: equal steps)"
     )
+    parser.add_argument(
+        "--extra-speech",
+        action="append",
+        type=Path,
+        default=[],
+        help="the manifest of another corpus (repeatable): a second series",
+    )
+    parser.add_argument(
+        "--extra-fractions", nargs="+", type=float, default=[0.5, 1.0], help="shares of the other corpora's hours"
+    )
     parser.add_argument("overrides", nargs="*", help="section.key=value config overrides for every training")
     args = parser.parse_intermixed_args()
     if len(args.fractions) < 2 or not all(0 < f <= 1 for f in args.fractions):
         parser.error("--fractions: at least two shares in (0, 1]")
+    if not all(0 < f <= 1 for f in args.extra_fractions):
+        parser.error("--extra-fractions: shares in (0, 1]")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
     out = args.out_dir.resolve()
     out.mkdir(parents=True, exist_ok=True)
     make_manifest(args.data, out / "train_all.jsonl", exclude_speakers=set(args.test_speakers))
     make_manifest(args.data, out / "test.jsonl", include_speakers=set(args.test_speakers))
-    records = [
-        {"audio_filepath": str(u.audio_filepath), "duration": u.duration, "text": u.text}
-        for u in read_manifest(out / "train_all.jsonl")
-    ]
+
+    def records_of(manifest: Path) -> list[dict]:
+        return [
+            {"audio_filepath": str(u.audio_filepath), "duration": u.duration, "text": u.text}
+            for u in read_manifest(manifest)
+        ]
+
+    records = records_of(out / "train_all.jsonl")
+    others = [r for manifest in args.extra_speech for r in records_of(manifest)]
     test = read_manifest(out / "test.jsonl")
     if not records or not test:
         parser.error(f"{args.data}: no training or no test utterances for test speakers {' '.join(args.test_speakers)}")
+    if args.extra_speech and not others:
+        parser.error("--extra-speech: the manifests list no utterances")
 
+    epochs = load_config(args.config, args.overrides).train.epochs
     hours, cers, wers = [], [], []
     for fraction, share in sorted(nested_shares(records, args.fractions, args.seed).items()):
-        exp_dir = out / f"hours_{fraction:g}"
-        write_manifest(exp_dir / "train.jsonl", share)
-        config = load_config(args.config, args.overrides)
-        config.data.train_manifest, config.data.dev_manifest = str(exp_dir / "train.jsonl"), ""
-        config.train.exp_dir = str(exp_dir)
-        config.train.epochs = epochs_for_share(fraction, config.train.epochs, equal_steps=not args.equal_epochs)
-        if not (exp_dir / "model.pt").exists():
-            train(config)
-        rates = evaluate(load_model(exp_dir / "model.pt"), test, exp_dir / "decode_test.jsonl", progress=False)
-        hours.append(sum(r["duration"] for r in share) / 3600)
+        share_epochs = epochs_for_share(fraction, epochs, equal_steps=not args.equal_epochs)
+        rates = train_and_score(
+            load_config(args.config, args.overrides), out / f"hours_{fraction:g}", share, share_epochs, test
+        )
+        hours.append(hours_of(share))
         cers.append(max(rates.cer, 1e-4))
         wers.append(rates.wer)
         print(
             f"{fraction:g} of the training set: {hours[-1]:.3f} h, {len(share)} utterances, "
-            f"{config.train.epochs} epochs: test {rates}",
+            f"{share_epochs} epochs: test {rates}",
+            flush=True,
+        )
+
+    own_hours = hours_of(records)
+    extra = []  # (in-domain hours, other hours, CER, WER)
+    for fraction, share in sorted(nested_shares(others, args.extra_fractions, args.seed).items()):
+        total = own_hours + hours_of(share)
+        share_epochs = epochs_for_share(total / own_hours, epochs, equal_steps=not args.equal_epochs)
+        rates = train_and_score(
+            load_config(args.config, args.overrides), out / f"other_{fraction:g}", records + share, share_epochs, test
+        )
+        extra.append((own_hours, hours_of(share), max(rates.cer, 1e-4), rates.wer))
+        print(
+            f"all of the training set + {fraction:g} of the other speech ({hours_of(share):.3f} h, "
+            f"{len(share)} utterances), {share_epochs} epochs: test {rates}",
             flush=True,
         )
 
     fit = fit_power_law(hours, cers)
     tail = fit_power_law(hours[-2:], cers[-2:])
-    plot(out / "learning_curve.png", hours, cers, fit, tail)
+    plot(out / "learning_curve.png", hours, cers, fit, tail, [e[:3] for e in extra])
     with open(out / "learning_curve.tsv", "w") as tsv:
-        tsv.write("hours\tcer\twer\tkind\n")
+        tsv.write("hours\tcer\twer\tkind\tin_domain_hours\tother_hours\n")
         for h, c, w in zip(hours, cers, wers):
-            tsv.write(f"{h:.4f}\t{c:.4f}\t{w:.4f}\tmeasured\n")
+            tsv.write(f"{h:.4f}\t{c:.4f}\t{w:.4f}\tmeasured\t{h:.4f}\t0\n")
+        for own, other, c, w in extra:
+            tsv.write(f"{own + other:.4f}\t{c:.4f}\t{w:.4f}\tmeasured_with_other\t{own:.4f}\t{other:.4f}\n")
         for line_fit, kind in ((fit, "predicted"), (tail, "predicted_from_two_largest")):
             for target in (10, 100):
-                tsv.write(f"{target}\t{power_law(line_fit, target):.4f}\t\t{kind}\n")
+                tsv.write(f"{target}\t{power_law(line_fit, target):.4f}\t\t{kind}\t\t\n")
     print(f"\nmachine: {cpu_name()}; config {args.config} {' '.join(args.overrides)}")
     print(f"fit: CER = {100 * fit[0]:.2f}% x hours^-{fit[1]:.3f}")
     for target in (10, 100):
@@ -190,6 +266,13 @@ def main() -> None:
             f"predicted CER at {target} h: {100 * power_law(fit, target):.1f}% "
             "(at best: a power law never levels off); "
             f"{100 * power_law(tail, target):.1f}% on the slope of the two largest shares (hours^-{tail[1]:.3f})"
+        )
+    for own, other, c, _ in extra:
+        worth = [(in_domain_equivalent(f, c) - own) / other for f in (fit, tail)]
+        print(
+            f"+{other:.3f} h of other speech: CER {100 * c:.2f}%, as {own + worth[0] * other:.2f} in-domain hours "
+            f"would give on the fit: an hour of it is worth {worth[0]:.2f} in-domain hours "
+            f"({worth[1]:.2f} on the two largest shares' slope)"
         )
     print(f"plot: {out / 'learning_curve.png'}")
 

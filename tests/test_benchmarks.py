@@ -18,7 +18,7 @@ from .conftest import speech, write_wav
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 sys.path.insert(0, str(BENCHMARKS))
 
-from learning_curve import epochs_for_share, fit_power_law, nested_shares  # noqa: E402
+from learning_curve import epochs_for_share, fit_power_law, in_domain_equivalent, nested_shares  # noqa: E402
 
 
 def test_the_power_law_fit_recovers_a_and_b_and_shares_nest():
@@ -31,6 +31,7 @@ def test_the_power_law_fit_recovers_a_and_b_and_shares_nest():
     for fraction, share in shares.items():
         assert fraction * total <= sum(r["duration"] for r in share) < fraction * total + 3
     assert shares[0.25] == shares[0.5][: len(shares[0.25])] and len(shares[1.0]) == 40
+    assert in_domain_equivalent((0.6, 0.3), 0.6 * 5.0**-0.3) == pytest.approx(5.0)
 
 
 def test_smaller_shares_train_more_epochs_for_the_same_steps():
@@ -51,6 +52,12 @@ def test_learning_curve_trains_each_share_plots_and_predicts(tmp_path):
             write_wav(chapter / f"{utterance}.flac", speech(texts[n]))
             lines.append(f"{utterance} {texts[n].upper()}")
         (chapter / f"{speaker}-100.trans.txt").write_text("\n".join(lines) + "\n")
+    other = tmp_path / "other"
+    other.mkdir()
+    with open(other / "other.jsonl", "w") as manifest:  # another corpus, paths relative to its manifest
+        for n, text in enumerate(["two four six", "one three five", "seven eight"]):
+            write_wav(other / f"o{n}.wav", speech(text))
+            manifest.write(json.dumps({"audio_filepath": f"o{n}.wav", "duration": 1.5, "text": text}) + "\n")
     config = Path(__file__).resolve().parents[1] / "recipes" / "librispeech" / "config_cpu.yaml"
     out = tmp_path / "curve"
     tiny = [
@@ -70,6 +77,11 @@ def test_learning_curve_trains_each_share_plots_and_predicts(tmp_path):
             "--out-dir",
             str(out),
             *tiny,
+            "--extra-speech",
+            str(other / "other.jsonl"),
+            "--extra-fractions",
+            "0.3",
+            "1",
         ],
         capture_output=True,
         text=True,
@@ -79,6 +91,11 @@ def test_learning_curve_trains_each_share_plots_and_predicts(tmp_path):
     rows = [line.split("\t") for line in (out / "learning_curve.tsv").read_text().splitlines()[1:]]
     measured = [r for r in rows if r[3] == "measured"]
     assert len(measured) == 4 and [float(r[0]) for r in measured] == sorted(float(r[0]) for r in measured)
+    assert all(r[4] == r[0] and r[5] == "0" for r in measured)
+    with_other = [r for r in rows if r[3] == "measured_with_other"]  # all in-domain hours + 1 then 3 other files
+    assert [float(r[5]) for r in with_other] == pytest.approx([1.5 / 3600, 4.5 / 3600], abs=1e-4)
+    assert all(float(r[4]) == float(measured[-1][0]) for r in with_other)
+    assert done.stdout.count("h of other speech: CER") == 2 and "in-domain hours" in done.stdout
     assert [r[0] for r in rows if r[3] == "predicted"] == ["10", "100"]
     (h1, c1), (h2, c2) = [(float(r[0]), float(r[1])) for r in measured[-2:]]
     through_last_two = {r[0]: float(r[1]) for r in rows if r[3] == "predicted_from_two_largest"}
@@ -89,9 +106,10 @@ def test_learning_curve_trains_each_share_plots_and_predicts(tmp_path):
     image = matplotlib.image.imread(out / "learning_curve.png")
     assert image.shape[0] > 200 and image.shape[1] > 300
     assert all((out / f"hours_{f}" / "model.pt").exists() for f in ("0.125", "0.25", "0.5", "1"))
-    for fraction, epochs in (("0.125", 8), ("0.25", 4), ("0.5", 2), ("1", 1)):  # equal steps: train.epochs / share
-        with open(out / f"hours_{fraction}" / "train_log.csv") as log:
+    for name, epochs in (("hours_0.125", 8), ("hours_0.25", 4), ("hours_0.5", 2), ("hours_1", 1), ("other_1", 1)):
+        with open(out / name / "train_log.csv") as log:  # equal steps: train.epochs / share
             assert {row["epoch"] for row in csv.DictReader(log)} == {str(e) for e in range(epochs)}  # 0-based
+    assert len((out / "other_1" / "train.jsonl").read_text().splitlines()) == 8 + 3
 
 
 def librispeech_folder(root: Path, texts: list[str]) -> Path:
