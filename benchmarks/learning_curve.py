@@ -4,7 +4,7 @@ against hours, and predict the CER at 10 and 100 hours.
 
     python benchmarks/learning_curve.py CONFIG DATA_DIR [--out-dir DIR] [--test-speakers 84 174]
         [--fractions 0.125 0.25 0.5 1] [--equal-epochs] [--extra-speech MANIFEST [--extra-speech ...]
-        [--extra-fractions 0.5 1]] [section.key=value ...]
+        [--extra-fractions 0.5 1] [--extra-rules steps epochs]] [section.key=value ...]
 
 DATA_DIR is a LibriSpeech-layout folder: the --test-speakers are the test set, everyone else the
 training set. Each fraction is a seeded random share of the training utterances (the smaller
@@ -24,12 +24,15 @@ points are few or far from those sizes: read them as "at best". A curve that is 
 shows it in the second fit, through the two largest shares alone (the local slope), whose
 predictions are printed beside the first and drawn dotted.
 
-Other people's speech (`--extra-speech`, JSON-lines manifests of other corpora) is a second
+Other people's speech (`--extra-speech`, JSON-lines manifests of other corpora) makes more
 series: all of DATA_DIR's training set plus each of the --extra-fractions of the other corpora's
-hours (nested shares, equal steps again: train.epochs x in-domain hours / all hours). Its points
-are drawn at their total hours, the in-domain and other hours kept apart in the TSV, and each is
-read against the in-domain fits: the in-domain hours that would give its CER, so "an hour of
-other speech is worth x hours of in-domain speech".
+hours (nested shares), trained by each of the --extra-rules: `steps` (equal steps again:
+train.epochs x in-domain hours / all hours, so the other hours take the in-domain hours' place in
+the same compute) and `epochs` (train.epochs epochs: the in-domain hours seen as often as alone,
+the other hours paid for in steps, as a recipe that adds a corpus does). The points are drawn at
+their total hours, the in-domain and other hours kept apart in the TSV, and each is read against
+the in-domain fits: the in-domain hours that would give its CER, so "an hour of other speech is
+worth x hours of in-domain speech" (negative: it cost more than it gave).
 """
 
 from __future__ import annotations
@@ -50,6 +53,9 @@ from asr.librispeech import make_manifest
 from asr.recognizer import load_model
 from asr.train import train
 from machine import cpu_name  # benchmarks/machine.py, beside this script
+
+
+EXTRA_RULES = {"steps": "equal steps", "epochs": "equal epochs"}  # how a series with other speech trains
 
 
 def fit_power_law(hours: list[float], cers: list[float]) -> tuple[float, float]:
@@ -99,10 +105,10 @@ def plot(
     cers: list[float],
     fit: tuple[float, float],
     tail: tuple[float, float],
-    extra: list[tuple[float, float, float]] = (),
+    extra: list[tuple[float, float, float, str]] = (),
 ) -> None:
-    """The measured CERs and both fits against hours (log-log); ``extra`` points are
-    (in-domain hours, other hours, CER) of the series with other corpora, drawn at their total hours."""
+    """The measured CERs and both fits against hours (log-log); ``extra`` points are (in-domain
+    hours, other hours, CER, rule) of the series with other corpora, drawn at their total hours."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -127,11 +133,13 @@ def plot(
             ax.plot([target], [cer], "s", color=color, fillstyle="none")
             ax.annotate(f"{cer:.1f}%", (target, cer), textcoords="offset points", xytext=(5, 5), color=color)
     ax.plot(hours, [100 * c for c in cers], "o", color="tab:red", label="measured: in-domain hours")
-    if extra:
-        totals = [own + other for own, other, _ in extra]
-        ax.plot(totals, [100 * c for _, _, c in extra], "^", color="tab:green", label="all in-domain + other hours")
-        for (_, other, cer), total in zip(extra, totals):
-            ax.annotate(f"+{other:.2f} h other", (total, 100 * cer), textcoords="offset points", xytext=(5, -12))
+    for rule, marker, color in (("steps", "^", "tab:green"), ("epochs", "v", "tab:purple")):
+        points = [(own + other, other, cer) for own, other, cer, r in extra if r == rule]
+        if points:
+            label = f"all in-domain + other hours, {EXTRA_RULES[rule]}"
+            ax.plot([t for t, _, _ in points], [100 * c for _, _, c in points], marker, color=color, label=label)
+        for total, other, cer in points:
+            ax.annotate(f"+{other:.2f} h", (total, 100 * cer), textcoords="offset points", xytext=(5, -12), color=color)
     ax.set_xscale("log")
     ax.set_yscale("log")
     plain = FuncFormatter(lambda value, _: f"{value:g}")
@@ -189,6 +197,9 @@ def main() -> None:
     parser.add_argument(
         "--extra-fractions", nargs="+", type=float, default=[0.5, 1.0], help="shares of the other corpora's hours"
     )
+    parser.add_argument(
+        "--extra-rules", nargs="+", choices=list(EXTRA_RULES), default=["steps"], help="how the other series train"
+    )
     parser.add_argument("overrides", nargs="*", help="section.key=value config overrides for every training")
     args = parser.parse_intermixed_args()
     if len(args.fractions) < 2 or not all(0 < f <= 1 for f in args.fractions):
@@ -233,29 +244,34 @@ def main() -> None:
         )
 
     own_hours = hours_of(records)
-    extra = []  # (in-domain hours, other hours, CER, WER)
-    for fraction, share in sorted(nested_shares(others, args.extra_fractions, args.seed).items()):
-        total = own_hours + hours_of(share)
-        share_epochs = epochs_for_share(total / own_hours, epochs, equal_steps=not args.equal_epochs)
-        rates = train_and_score(
-            load_config(args.config, args.overrides), out / f"other_{fraction:g}", records + share, share_epochs, test
-        )
-        extra.append((own_hours, hours_of(share), max(rates.cer, 1e-4), rates.wer))
-        print(
-            f"all of the training set + {fraction:g} of the other speech ({hours_of(share):.3f} h, "
-            f"{len(share)} utterances), {share_epochs} epochs: test {rates}",
-            flush=True,
-        )
+    extra = []  # (in-domain hours, other hours, CER, rule, WER)
+    other_shares = sorted(nested_shares(others, args.extra_fractions, args.seed).items()) if others else []
+    for rule in args.extra_rules:
+        for fraction, share in other_shares:
+            total = own_hours + hours_of(share)
+            equal_steps = rule == "steps" and not args.equal_epochs
+            share_epochs = epochs_for_share(total / own_hours, epochs, equal_steps=equal_steps)
+            exp_dir = out / (f"other_{fraction:g}" if rule == "steps" else f"other_{fraction:g}_epochs")
+            rates = train_and_score(
+                load_config(args.config, args.overrides), exp_dir, records + share, share_epochs, test
+            )
+            extra.append((own_hours, hours_of(share), max(rates.cer, 1e-4), rule, rates.wer))
+            print(
+                f"all of the training set + {fraction:g} of the other speech ({hours_of(share):.3f} h, "
+                f"{len(share)} utterances), {share_epochs} epochs ({EXTRA_RULES[rule]}): test {rates}",
+                flush=True,
+            )
 
     fit = fit_power_law(hours, cers)
     tail = fit_power_law(hours[-2:], cers[-2:])
-    plot(out / "learning_curve.png", hours, cers, fit, tail, [e[:3] for e in extra])
+    plot(out / "learning_curve.png", hours, cers, fit, tail, [e[:4] for e in extra])
     with open(out / "learning_curve.tsv", "w") as tsv:
-        tsv.write("hours\tcer\twer\tkind\tin_domain_hours\tother_hours\n")
+        tsv.write("hours\tcer\twer\tkind\tin_domain_hours\tother_hours\n")  # kind: measured_with_other_<rule>
         for h, c, w in zip(hours, cers, wers):
             tsv.write(f"{h:.4f}\t{c:.4f}\t{w:.4f}\tmeasured\t{h:.4f}\t0\n")
-        for own, other, c, w in extra:
-            tsv.write(f"{own + other:.4f}\t{c:.4f}\t{w:.4f}\tmeasured_with_other\t{own:.4f}\t{other:.4f}\n")
+        for own, other, c, rule, w in extra:
+            kind = f"measured_with_other_{rule}"
+            tsv.write(f"{own + other:.4f}\t{c:.4f}\t{w:.4f}\t{kind}\t{own:.4f}\t{other:.4f}\n")
         for line_fit, kind in ((fit, "predicted"), (tail, "predicted_from_two_largest")):
             for target in (10, 100):
                 tsv.write(f"{target}\t{power_law(line_fit, target):.4f}\t\t{kind}\t\t\n")
@@ -267,12 +283,12 @@ def main() -> None:
             "(at best: a power law never levels off); "
             f"{100 * power_law(tail, target):.1f}% on the slope of the two largest shares (hours^-{tail[1]:.3f})"
         )
-    for own, other, c, _ in extra:
+    for own, other, c, rule, _ in extra:
         worth = [(in_domain_equivalent(f, c) - own) / other for f in (fit, tail)]
         print(
-            f"+{other:.3f} h of other speech: CER {100 * c:.2f}%, as {own + worth[0] * other:.2f} in-domain hours "
-            f"would give on the fit: an hour of it is worth {worth[0]:.2f} in-domain hours "
-            f"({worth[1]:.2f} on the two largest shares' slope)"
+            f"+{other:.3f} h of other speech ({EXTRA_RULES[rule]}): CER {100 * c:.2f}%, "
+            f"as {own + worth[0] * other:.2f} in-domain hours would give on the fit: "
+            f"an hour of it is worth {worth[0]:.2f} in-domain hours ({worth[1]:.2f} on the two largest shares' slope)"
         )
     print(f"plot: {out / 'learning_curve.png'}")
 

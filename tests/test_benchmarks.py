@@ -64,7 +64,7 @@ def test_learning_curve_trains_each_share_plots_and_predicts(tmp_path):
         "model.hidden_size=16",
         "model.num_layers=1",
         "model.conv_channels=4",
-        "train.epochs=1",
+        "train.epochs=2",
         "data.max_batch_seconds=20",
         "train.threads=1",
     ]
@@ -82,6 +82,9 @@ def test_learning_curve_trains_each_share_plots_and_predicts(tmp_path):
             "--extra-fractions",
             "0.3",
             "1",
+            "--extra-rules",
+            "steps",
+            "epochs",
         ],
         capture_output=True,
         text=True,
@@ -92,10 +95,12 @@ def test_learning_curve_trains_each_share_plots_and_predicts(tmp_path):
     measured = [r for r in rows if r[3] == "measured"]
     assert len(measured) == 4 and [float(r[0]) for r in measured] == sorted(float(r[0]) for r in measured)
     assert all(r[4] == r[0] and r[5] == "0" for r in measured)
-    with_other = [r for r in rows if r[3] == "measured_with_other"]  # all in-domain hours + 1 then 3 other files
-    assert [float(r[5]) for r in with_other] == pytest.approx([1.5 / 3600, 4.5 / 3600], abs=1e-4)
-    assert all(float(r[4]) == float(measured[-1][0]) for r in with_other)
-    assert done.stdout.count("h of other speech: CER") == 2 and "in-domain hours" in done.stdout
+    for rule in ("steps", "epochs"):  # all in-domain hours + 1 then 3 other files, by each rule
+        with_other = [r for r in rows if r[3] == f"measured_with_other_{rule}"]
+        assert [float(r[5]) for r in with_other] == pytest.approx([1.5 / 3600, 4.5 / 3600], abs=1e-4)
+        assert all(float(r[4]) == float(measured[-1][0]) for r in with_other)
+    assert done.stdout.count("h of other speech (equal steps): CER") == 2
+    assert done.stdout.count("h of other speech (equal epochs): CER") == 2 and "in-domain hours" in done.stdout
     assert [r[0] for r in rows if r[3] == "predicted"] == ["10", "100"]
     (h1, c1), (h2, c2) = [(float(r[0]), float(r[1])) for r in measured[-2:]]
     through_last_two = {r[0]: float(r[1]) for r in rows if r[3] == "predicted_from_two_largest"}
@@ -106,7 +111,11 @@ def test_learning_curve_trains_each_share_plots_and_predicts(tmp_path):
     image = matplotlib.image.imread(out / "learning_curve.png")
     assert image.shape[0] > 200 and image.shape[1] > 300
     assert all((out / f"hours_{f}" / "model.pt").exists() for f in ("0.125", "0.25", "0.5", "1"))
-    for name, epochs in (("hours_0.125", 8), ("hours_0.25", 4), ("hours_0.5", 2), ("hours_1", 1), ("other_1", 1)):
+    own, other = (float(r) for r in [r for r in rows if r[3] == "measured_with_other_steps"][-1][4:6])
+    other_steps = epochs_for_share((own + other) / own, 2)  # equal steps: fewer epochs of more hours
+    assert other_steps == 1
+    names = ("hours_0.125", "hours_0.25", "hours_0.5", "hours_1", "other_1", "other_1_epochs")
+    for name, epochs in zip(names, (16, 8, 4, 2, other_steps, 2)):
         with open(out / name / "train_log.csv") as log:  # equal steps: train.epochs / share
             assert {row["epoch"] for row in csv.DictReader(log)} == {str(e) for e in range(epochs)}  # 0-based
     assert len((out / "other_1" / "train.jsonl").read_text().splitlines()) == 8 + 3
