@@ -133,13 +133,27 @@ def plot(
             ax.plot([target], [cer], "s", color=color, fillstyle="none")
             ax.annotate(f"{cer:.1f}%", (target, cer), textcoords="offset points", xytext=(5, 5), color=color)
     ax.plot(hours, [100 * c for c in cers], "o", color="tab:red", label="measured: in-domain hours")
-    for rule, marker, color in (("steps", "^", "tab:green"), ("epochs", "v", "tab:purple")):
+    # The rules' points share their hours: labels upright, equal steps' above, equal epochs' below.
+    for rule, marker, color, dy, va in (
+        ("steps", "^", "tab:green", 6, "bottom"),
+        ("epochs", "v", "tab:purple", -6, "top"),
+    ):
         points = [(own + other, other, cer) for own, other, cer, r in extra if r == rule]
         if points:
             label = f"all in-domain + other hours, {EXTRA_RULES[rule]}"
             ax.plot([t for t, _, _ in points], [100 * c for _, _, c in points], marker, color=color, label=label)
         for total, other, cer in points:
-            ax.annotate(f"+{other:.2f} h", (total, 100 * cer), textcoords="offset points", xytext=(5, -12), color=color)
+            ax.annotate(
+                f"+{other:.2f} h",
+                (total, 100 * cer),
+                textcoords="offset points",
+                xytext=(0, dy),
+                color=color,
+                rotation=90,
+                ha="center",
+                va=va,
+                fontsize=8,
+            )
     ax.set_xscale("log")
     ax.set_yscale("log")
     plain = FuncFormatter(lambda value, _: f"{value:g}")
